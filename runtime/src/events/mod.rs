@@ -1,0 +1,4 @@
+//! Structured events: the schema every stage speaks, and flag naming shared with the probe.
+
+pub mod flags;
+pub mod schema;

@@ -1,0 +1,8 @@
+//! initscope-runtime: an OCI runtime whose bootstrap mirrors runc's
+//! `create` → `[0:PARENT]` → `[1:CHILD]` → `[2:INIT]` dance and reports every step
+//! as a structured event (see [`events::schema`]).
+
+pub mod bootstrap;
+pub mod cgroups;
+pub mod events;
+pub mod rootfs;
