@@ -4,5 +4,12 @@
 
 pub mod bootstrap;
 pub mod cgroups;
+pub mod cli;
+pub mod error;
 pub mod events;
+pub mod namespaces;
+pub mod process;
 pub mod rootfs;
+pub mod state;
+pub mod sys;
+pub mod timefmt;

@@ -117,7 +117,10 @@ pub enum EventKind {
         nstype: String,
     },
     /// New namespaces created.
-    Unshare { flags: Vec<String>, flags_raw: u64 },
+    Unshare {
+        flags: Vec<String>,
+        flags_raw: u64,
+    },
     /// A sync message sent to `peer`. `msg` uses runc's names (`SYNC_USERMAP_PLS`, `procReady`).
     SyncSend {
         msg: String,
@@ -133,7 +136,10 @@ pub enum EventKind {
         data: Option<serde_json::Value>,
     },
     /// `/proc/<target_pid>/uid_map` written (by the parent, for the child).
-    UidMap { target_pid: i32, lines: Vec<String> },
+    UidMap {
+        target_pid: i32,
+        lines: Vec<String>,
+    },
     /// `/proc/<target_pid>/gid_map` written; `setgroups` is what was written first, if anything.
     GidMap {
         target_pid: i32,
@@ -145,12 +151,17 @@ pub enum EventKind {
     CgroupJoin {
         /// The cgroup path relative to each hierarchy's root (`/initscope/ID`).
         path: String,
+        /// The process moved (`target_pid` on the wire: `pid` is the envelope's).
+        #[serde(rename = "target_pid")]
         pid: i32,
         /// `v1`, `v2` or `hybrid`.
         mode: String,
     },
     /// A cgroup resource file written.
-    CgroupSet { file: String, value: String },
+    CgroupSet {
+        file: String,
+        value: String,
+    },
     /// A mount made (or remounted) in the container's mount namespace.
     Mount {
         source: String,
@@ -171,16 +182,33 @@ pub enum EventKind {
         bind: bool,
     },
     /// A `/dev` symlink made (`/dev/fd` → `/proc/self/fd`, …).
-    Symlink { path: String, target: String },
+    Symlink {
+        path: String,
+        target: String,
+    },
     /// A masked path hidden (`/dev/null` bound over a file, tmpfs over a directory).
-    MaskPath { path: String },
+    MaskPath {
+        path: String,
+    },
     /// A path remounted read-only.
-    ReadonlyPath { path: String },
+    ReadonlyPath {
+        path: String,
+    },
     /// The root switched: `method` is `pivot_root` or `move_chroot` (`--no-pivot`).
-    PivotRoot { rootfs: String, method: String },
-    Hostname { hostname: String },
-    Domainname { domainname: String },
-    Sysctl { key: String, value: String },
+    PivotRoot {
+        rootfs: String,
+        method: String,
+    },
+    Hostname {
+        hostname: String,
+    },
+    Domainname {
+        domainname: String,
+    },
+    Sysctl {
+        key: String,
+        value: String,
+    },
     /// The identity the process will exec with.
     User {
         uid: u32,
@@ -197,9 +225,15 @@ pub enum EventKind {
         permitted: Vec<String>,
         ambient: Vec<String>,
     },
-    Rlimit { resource: String, soft: u64, hard: u64 },
+    Rlimit {
+        resource: String,
+        soft: u64,
+        hard: u64,
+    },
     NoNewPrivs {},
-    OomScoreAdj { value: i32 },
+    OomScoreAdj {
+        value: i32,
+    },
     /// Seccomp filter loaded.
     Seccomp {
         default_action: String,
@@ -223,15 +257,27 @@ pub enum EventKind {
         duration_ns: u64,
     },
     /// Init blocked opening exec.fifo, waiting for `start`.
-    WaitStart { fifo: String },
+    WaitStart {
+        fifo: String,
+    },
     /// About to execve the user process (the last step of init; the probe sees the result).
-    Exec { path: String, args: Vec<String> },
+    Exec {
+        path: String,
+        args: Vec<String>,
+    },
     /// The container's lifecycle status changed (`creating`, `created`, `running`, `stopped`).
-    State { status: String },
+    State {
+        status: String,
+    },
     /// A signal sent to a container process.
-    Signal { signal: String, target_pid: i32 },
+    Signal {
+        signal: String,
+        target_pid: i32,
+    },
     /// A stage stopped itself at a named step (`INITSCOPE_PAUSE_AT`).
-    Paused { step: String },
+    Paused {
+        step: String,
+    },
     /// The stage is exiting; `dropped` counts events this process could not stream live.
     StageExit {
         status: i32,
@@ -367,6 +413,22 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(&line).unwrap();
             assert_eq!(v["kind"], e.kind.name());
         }
+    }
+
+    #[test]
+    fn cgroup_join_does_not_repeat_the_envelope_pid() {
+        let e = ev(EventKind::CgroupJoin {
+            path: "/initscope/c1".into(),
+            pid: 101,
+            mode: "hybrid".into(),
+        });
+        let line = e.to_json();
+        assert_eq!(line.matches("\"pid\"").count(), 1, "{line}");
+        let back: RuntimeEvent = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, e);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["pid"], 100);
+        assert_eq!(v["target_pid"], 101);
     }
 
     #[test]
