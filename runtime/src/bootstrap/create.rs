@@ -6,6 +6,7 @@
 //! it prints one line, kills and reaps every stage, removes the cgroup and the state dir.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{open, OFlag};
@@ -225,6 +226,10 @@ fn bootstrap(
     let fifo_path = dir.fifo();
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
         .map_err(|e| RuntimeError::sys(format!("mkfifo {}", fifo_path.display()), e))?;
+    // Writable by anyone (init may be any uid in a user namespace); the umask must not
+    // take that away.
+    std::fs::set_permissions(&fifo_path, std::fs::Permissions::from_mode(0o622))
+        .map_err(|e| RuntimeError::io(format!("chmod {}", fifo_path.display()), e))?;
     let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
     let host_proc = open(

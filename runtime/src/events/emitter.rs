@@ -162,8 +162,25 @@ impl Emitter {
         let name = format!("{}:{}", self.stage.as_str(), step);
         if self.pause_at.contains(&name) {
             self.emit(EventKind::Paused { step: name });
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+            hold_until_continued();
         }
+    }
+}
+
+/// Stop until SIGCONT. A pid namespace's init cannot stop itself (the kernel ignores
+/// signals it has no handler for), so there it waits for SIGCONT blocked-and-queued.
+fn hold_until_continued() {
+    use nix::sys::signal::{raise, sigprocmask, SigSet, SigmaskHow, Signal};
+    if nix::unistd::getpid().as_raw() != 1 {
+        let _ = raise(Signal::SIGSTOP);
+        return;
+    }
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCONT);
+    let mut old = SigSet::empty();
+    if sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).is_ok() {
+        let _ = set.wait();
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
     }
 }
 
