@@ -17,6 +17,7 @@
 //! `delete` leaves it empty. A cgroup that existed before `create` is joined, never removed.
 
 mod convert;
+mod device_filter;
 pub mod devices;
 mod files;
 mod freezer;
@@ -293,7 +294,19 @@ impl Cgroup {
         let r = resources.unwrap_or(&empty);
         self.enable_v2_controllers(layout, r)?;
         let writes = resources::plan(r, layout, Purpose::Create)?;
-        resources::apply(layout, &writes, emit)
+        resources::apply(layout, &writes, emit)?;
+        // No v1 devices controller but a cgroup2 directory: an eBPF program decides.
+        if layout.v1("devices").is_none() {
+            if let Some(u) = layout.unified() {
+                let rules = devices::rules(r.devices().as_deref())?;
+                device_filter::install(&u.path(), &rules)?;
+                emit(EventKind::CgroupSet {
+                    file: u.path().display().to_string(),
+                    value: format!("eBPF cgroup_device program, {} rules", rules.len()),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// v2: enable every controller the unified root offers along the path (runc does, so

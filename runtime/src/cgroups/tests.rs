@@ -687,3 +687,45 @@ fn relative_path_hangs_below_the_runtimes_own_cgroups() {
         "never counts the runtime's own cgroup as ours"
     );
 }
+
+#[test]
+fn v2_device_rules_are_enforced_by_the_ebpf_filter() {
+    let Some(mut fx) = Fixture::new() else { return };
+    if Hierarchies::host().unwrap().unified.is_none() {
+        return;
+    }
+    let cg = fx.cgroup("bpf", Mode::V2);
+    let r = res(serde_json::json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "rw"},
+        {"allow": false, "type": "c", "major": 1, "minor": 11, "access": "w"}
+    ]}));
+    let sets = create(&cg, Some(&r)).unwrap();
+    assert!(
+        sets.iter().any(|(_, v)| v.contains("eBPF cgroup_device")),
+        "{sets:?}"
+    );
+    // Only the eBPF program restricts this process (its v1 devices cgroup is the root).
+    let pid = fx.spawn(
+        "read go; echo x > /dev/null && echo null-ok >&2; \
+         head -c0 /dev/kmsg && echo kmsg-read-ok >&2; echo x > /dev/kmsg; \
+         for d in /dev/loop0 /dev/vda /dev/sda; do [ -b $d ] && exec head -c0 $d; done",
+    );
+    cg.apply(pid).unwrap();
+    fx.child(pid)
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"go\n")
+        .unwrap();
+    let out = fx.children.pop().unwrap().wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("null-ok"), "{err}");
+    assert!(err.contains("kmsg-read-ok"), "{err}");
+    assert_eq!(
+        err.matches("Operation not permitted").count(),
+        2,
+        "kmsg write and a block device: {err}"
+    );
+    cg.destroy().unwrap();
+}
