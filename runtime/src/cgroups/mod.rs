@@ -16,6 +16,7 @@
 //! `/initscope` belongs to the runtime: it is made on demand and removed by whichever
 //! `delete` leaves it empty. A cgroup that existed before `create` is joined, never removed.
 
+mod blkio;
 mod convert;
 mod device_filter;
 pub mod devices;
@@ -25,6 +26,7 @@ mod layout;
 pub mod mode;
 pub mod path;
 pub mod resources;
+mod stats;
 mod tree;
 mod v1;
 mod v2;
@@ -44,6 +46,7 @@ use crate::events::schema::EventKind;
 use layout::{Layout, Version};
 use mode::Hierarchies;
 use resources::Purpose;
+pub use stats::Stats;
 
 /// What went wrong; each names the cgroup file or directory, or the config field.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +147,10 @@ pub struct Cgroup {
     /// no more than these.
     #[serde(default)]
     pub created_levels: u32,
+    /// Rootless and the cgroup is not writable by us: like runc, nothing is created or
+    /// joined, a config without limits still runs, and pause/limits fail clearly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 /// One hierarchy's directory for the container (for the cgroup mount inside it).
@@ -193,6 +200,7 @@ impl Cgroup {
             mode,
             paths: BTreeMap::new(),
             created_levels: 0,
+            disabled: false,
         };
         let relative_depth = match path::parse(cgroups_path, container_id, systemd)? {
             path::Spec::Absolute(p) => {
@@ -239,6 +247,10 @@ impl Cgroup {
         let layout = Layout::with(&cg, h)?;
         let missing = layout.dirs.iter().map(|d| d.missing_levels()).min();
         cg.created_levels = missing.unwrap_or(0).min(relative_depth.unwrap_or(u32::MAX));
+        if !nix::unistd::geteuid().is_root() && !layout.dirs.iter().all(writable) {
+            cg.disabled = true;
+            cg.created_levels = 0;
+        }
         Ok(cg)
     }
 
@@ -257,6 +269,13 @@ impl Cgroup {
         resources: Option<&LinuxResources>,
         emit: &mut dyn FnMut(EventKind),
     ) -> Result<(), CgroupError> {
+        if self.disabled {
+            // Device rules need no cgroup when rootless (no device nodes can be made).
+            return match resources.map(resources::controllers) {
+                Some(c) if !c.is_empty() => Err(self.disabled_error("linux.resources")),
+                _ => Ok(()),
+            };
+        }
         let layout = Layout::of(self)?;
         let result = self.create_in(&layout, resources, emit);
         if result.is_err() {
@@ -332,6 +351,9 @@ impl Cgroup {
 
     /// Move `pid` into the cgroup on every hierarchy.
     pub fn apply(&self, pid: Pid) -> Result<(), CgroupError> {
+        if self.disabled {
+            return Ok(());
+        }
         let layout = Layout::of(self)?;
         for d in &layout.dirs {
             files::write(&d.path().join("cgroup.procs"), &pid.to_string())?;
@@ -346,6 +368,9 @@ impl Cgroup {
         resources: &LinuxResources,
         emit: &mut dyn FnMut(EventKind),
     ) -> Result<(), CgroupError> {
+        if self.disabled {
+            return Err(self.disabled_error("update"));
+        }
         let layout = Layout::of(self)?;
         if let Some(d) = layout.dirs.iter().find(|d| !d.path().is_dir()) {
             return Err(CgroupError::State {
@@ -360,6 +385,9 @@ impl Cgroup {
 
     /// Pids of every process in the cgroup and the cgroups below it.
     pub fn pids(&self) -> Result<Vec<Pid>, CgroupError> {
+        if self.disabled {
+            return Ok(Vec::new());
+        }
         let layout = Layout::of(self)?;
         match layout.procs_dir() {
             Some(d) => tree::procs(&d.path()),
@@ -370,11 +398,25 @@ impl Cgroup {
     /// Freeze (`true`) or thaw (`false`) every process in it, returning when the kernel
     /// reports it done.
     pub fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        if self.disabled {
+            return Err(self.disabled_error("pause/resume"));
+        }
         freezer::set(&Layout::of(self)?, frozen)
+    }
+
+    /// Live figures: pids, memory, CPU time, frozen (for `events --stats`).
+    pub fn stats(&self) -> Result<Stats, CgroupError> {
+        if self.disabled {
+            return Ok(Stats::default());
+        }
+        Ok(stats::read(&Layout::of(self)?))
     }
 
     /// Whether the freezer says the cgroup is frozen.
     pub fn is_frozen(&self) -> Result<bool, CgroupError> {
+        if self.disabled {
+            return Ok(false);
+        }
         freezer::is_frozen(&Layout::of(self)?)
     }
 
@@ -383,6 +425,9 @@ impl Cgroup {
     /// paused except for SIGKILL, which needs the thaw to take effect. SIGKILL uses
     /// `cgroup.kill` where the container has a cgroup2 directory. Returns the pids signalled.
     pub fn kill_all(&self, signal: Signal) -> Result<Vec<Pid>, CgroupError> {
+        if self.disabled {
+            return Ok(Vec::new());
+        }
         let layout = Layout::of(self)?;
         let pids = self.pids()?;
         let can_freeze = freezer::available(&layout);
@@ -423,6 +468,9 @@ impl Cgroup {
     /// Remove the cgroup's directories (it must be empty of processes; exiting ones are
     /// waited for briefly). Missing ones are fine. See the module doc for what is removed.
     pub fn destroy(&self) -> Result<(), CgroupError> {
+        if self.disabled {
+            return Ok(());
+        }
         self.remove(&Layout::of(self)?)
     }
 
@@ -459,7 +507,11 @@ impl Cgroup {
 
     /// The container's directory in each hierarchy, for the cgroup mount inside it
     /// (without a cgroup namespace each is bind-mounted at `/sys/fs/cgroup/<name>`).
+    /// Empty for a `disabled` (rootless) cgroup: there is none of ours to show.
     pub fn hierarchy_dirs(&self) -> Result<Vec<HierarchyDir>, CgroupError> {
+        if self.disabled {
+            return Ok(Vec::new());
+        }
         Ok(Layout::of(self)?
             .dirs
             .into_iter()
@@ -475,11 +527,40 @@ impl Cgroup {
     /// The container's directory in the v1 hierarchy of `controller` (`memory`,
     /// `name=systemd`), if there is one.
     pub fn v1_path(&self, controller: &str) -> Option<PathBuf> {
+        if self.disabled {
+            return None;
+        }
         Layout::of(self).ok()?.v1(controller).map(layout::Dir::path)
     }
 
     /// The container's cgroup2 directory (v2, or hybrid's unified one).
     pub fn v2_path(&self) -> Option<PathBuf> {
+        if self.disabled {
+            return None;
+        }
         Layout::of(self).ok()?.unified().map(layout::Dir::path)
+    }
+}
+
+/// Whether we may make (or use) the cgroup: its deepest existing level is writable.
+fn writable(d: &layout::Dir) -> bool {
+    d.levels()
+        .iter()
+        .rev()
+        .find(|l| l.exists())
+        .is_some_and(|l| nix::unistd::access(l, nix::unistd::AccessFlags::W_OK).is_ok())
+}
+
+impl Cgroup {
+    /// The error for asking a disabled (rootless, not writable) cgroup to do something.
+    fn disabled_error(&self, what: &str) -> CgroupError {
+        CgroupError::Unsupported {
+            field: what.to_string(),
+            reason: format!(
+                "running rootless (uid {}) and the cgroup {} is not writable: this needs a cgroup delegated to this user, or root",
+                nix::unistd::geteuid(),
+                self.path
+            ),
+        }
     }
 }

@@ -10,7 +10,7 @@
 //! `memory.kernelTCP` where their files are gone; on v2 the v1-only memory knobs
 //! (`swappiness`, `kernel`, `kernelTCP`, `disableOOMKiller`), as runc does.
 
-use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources, LinuxThrottleDevice};
+use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::layout::{Layout, Version};
 use super::{convert, devices, files, CgroupError};
@@ -200,9 +200,9 @@ impl Host for Layout {
     }
 }
 
-struct Planner<'a> {
-    host: &'a dyn Host,
-    out: Vec<FileWrite>,
+pub(super) struct Planner<'a> {
+    pub(super) host: &'a dyn Host,
+    pub(super) out: Vec<FileWrite>,
 }
 
 impl Planner<'_> {
@@ -215,7 +215,13 @@ impl Planner<'_> {
             })
     }
 
-    fn push(&mut self, version: Version, controller: &'static str, file: &str, value: String) {
+    pub(super) fn push(
+        &mut self,
+        version: Version,
+        controller: &'static str,
+        file: &str,
+        value: String,
+    ) {
         self.out.push(FileWrite {
             version,
             controller,
@@ -225,12 +231,12 @@ impl Planner<'_> {
         });
     }
 
-    fn has(&self, v: Version, controller: &str, file: &str) -> bool {
+    pub(super) fn has(&self, v: Version, controller: &str, file: &str) -> bool {
         self.host.has_file(v, controller, file)
     }
 
     /// Fail unless the file exists: the kernel cannot do what the field asks.
-    fn require(
+    pub(super) fn require(
         &self,
         v: Version,
         controller: &str,
@@ -472,168 +478,6 @@ impl Planner<'_> {
         Ok(())
     }
 
-    fn block_io(&mut self, b: &LinuxBlockIo) -> Result<(), CgroupError> {
-        let asks = b.weight().is_some()
-            || b.leaf_weight().is_some()
-            || b.weight_device().as_ref().is_some_and(|d| !d.is_empty())
-            || [
-                b.throttle_read_bps_device(),
-                b.throttle_write_bps_device(),
-                b.throttle_read_iops_device(),
-                b.throttle_write_iops_device(),
-            ]
-            .iter()
-            .any(|t| t.as_ref().is_some_and(|t| !t.is_empty()));
-        if !asks {
-            return Ok(());
-        }
-        let (ctl, field) = match self.host.side("blkio").or_else(|| self.host.side("io")) {
-            Some(Version::V1) => ("blkio", "linux.resources.blockIO"),
-            Some(Version::V2) => ("io", "linux.resources.blockIO"),
-            None => {
-                return Err(CgroupError::NoController {
-                    field: "linux.resources.blockIO".into(),
-                    controller: "blkio (io on cgroup v2)".into(),
-                })
-            }
-        };
-        let _ = field;
-        if ctl == "blkio" {
-            self.blkio_v1(b)
-        } else {
-            self.io_v2(b)
-        }
-    }
-
-    /// The first of `candidates` that exists, or an error naming the first.
-    fn first_existing(
-        &self,
-        v: Version,
-        ctl: &str,
-        candidates: &[&str],
-        field: &str,
-    ) -> Result<String, CgroupError> {
-        match candidates.iter().find(|f| self.has(v, ctl, f)) {
-            Some(f) => Ok(f.to_string()),
-            None => {
-                self.require(v, ctl, candidates[0], field)?;
-                unreachable!("require fails when the file is missing")
-            }
-        }
-    }
-
-    fn blkio_v1(&mut self, b: &LinuxBlockIo) -> Result<(), CgroupError> {
-        let v = Version::V1;
-        if let Some(w) = b.weight().filter(|&w| w != 0) {
-            let f = self.first_existing(
-                v,
-                "blkio",
-                &["blkio.weight", "blkio.bfq.weight"],
-                "linux.resources.blockIO.weight",
-            )?;
-            self.push(v, "blkio", &f, w.to_string());
-        }
-        if let Some(w) = b.leaf_weight().filter(|&w| w != 0) {
-            let field = "linux.resources.blockIO.leafWeight";
-            self.require(v, "blkio", "blkio.leaf_weight", field)?;
-            self.push(v, "blkio", "blkio.leaf_weight", w.to_string());
-        }
-        for d in b.weight_device().iter().flatten() {
-            if let Some(w) = d.weight() {
-                let f = self.first_existing(
-                    v,
-                    "blkio",
-                    &["blkio.weight_device", "blkio.bfq.weight_device"],
-                    "linux.resources.blockIO.weightDevice",
-                )?;
-                self.push(v, "blkio", &f, format!("{}:{} {w}", d.major(), d.minor()));
-            }
-            if let Some(w) = d.leaf_weight() {
-                let f = "blkio.leaf_weight_device";
-                self.require(
-                    v,
-                    "blkio",
-                    f,
-                    "linux.resources.blockIO.weightDevice[].leafWeight",
-                )?;
-                self.push(v, "blkio", f, format!("{}:{} {w}", d.major(), d.minor()));
-            }
-        }
-        for (list, file, field) in throttles(
-            b,
-            [
-                "blkio.throttle.read_bps_device",
-                "blkio.throttle.write_bps_device",
-                "blkio.throttle.read_iops_device",
-                "blkio.throttle.write_iops_device",
-            ],
-        ) {
-            for t in list {
-                self.require(v, "blkio", file, field)?;
-                self.push(
-                    v,
-                    "blkio",
-                    file,
-                    format!("{}:{} {}", t.major(), t.minor(), t.rate()),
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn io_v2(&mut self, b: &LinuxBlockIo) -> Result<(), CgroupError> {
-        let v = Version::V2;
-        if b.leaf_weight().is_some_and(|w| w != 0)
-            || b.weight_device()
-                .iter()
-                .flatten()
-                .any(|d| d.leaf_weight().is_some())
-        {
-            return Err(CgroupError::Unsupported {
-                field: "linux.resources.blockIO.leafWeight".into(),
-                reason: "cgroup v2 has no leaf weight; remove it".into(),
-            });
-        }
-        // BFQ takes the v1 weight range as is; io.weight needs the converted one.
-        let bfq = self.has(v, "io", "io.bfq.weight");
-        if let Some(w) = b.weight().filter(|&w| w != 0) {
-            if bfq {
-                self.push(v, "io", "io.bfq.weight", w.to_string());
-            } else {
-                self.require(v, "io", "io.weight", "linux.resources.blockIO.weight")?;
-                self.push(v, "io", "io.weight", convert::io_weight(w).to_string());
-            }
-        }
-        for d in b.weight_device().iter().flatten() {
-            if let Some(w) = d.weight() {
-                let (file, w) = if bfq {
-                    ("io.bfq.weight", u64::from(w))
-                } else {
-                    self.require(v, "io", "io.weight", "linux.resources.blockIO.weightDevice")?;
-                    ("io.weight", convert::io_weight(w))
-                };
-                self.push(v, "io", file, format!("{}:{} {w}", d.major(), d.minor()));
-            }
-        }
-        for (list, key, field) in throttles(b, ["rbps", "wbps", "riops", "wiops"]) {
-            for t in list {
-                self.require(v, "io", "io.max", field)?;
-                let rate = if t.rate() == 0 {
-                    "max".to_string()
-                } else {
-                    t.rate().to_string()
-                };
-                self.push(
-                    v,
-                    "io",
-                    "io.max",
-                    format!("{}:{} {key}={rate}", t.major(), t.minor()),
-                );
-            }
-        }
-        Ok(())
-    }
-
     fn hugetlb(&mut self, page_size: &str, limit: i64) -> Result<(), CgroupError> {
         let field = "linux.resources.hugepageLimits";
         let valid = page_size.len() > 2
@@ -739,34 +583,4 @@ impl Planner<'_> {
         }
         Ok(())
     }
-}
-
-/// The four throttle lists with their file (v1) or key (v2) and config field.
-fn throttles<'a>(
-    b: &'a LinuxBlockIo,
-    names: [&'static str; 4],
-) -> Vec<(&'a [LinuxThrottleDevice], &'static str, &'static str)> {
-    let lists = [
-        (
-            b.throttle_read_bps_device(),
-            "linux.resources.blockIO.throttleReadBpsDevice",
-        ),
-        (
-            b.throttle_write_bps_device(),
-            "linux.resources.blockIO.throttleWriteBpsDevice",
-        ),
-        (
-            b.throttle_read_iops_device(),
-            "linux.resources.blockIO.throttleReadIOPSDevice",
-        ),
-        (
-            b.throttle_write_iops_device(),
-            "linux.resources.blockIO.throttleWriteIOPSDevice",
-        ),
-    ];
-    lists
-        .into_iter()
-        .zip(names)
-        .map(|((list, field), name)| (list.as_deref().unwrap_or(&[]), name, field))
-        .collect()
 }
