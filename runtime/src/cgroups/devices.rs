@@ -176,6 +176,7 @@ pub fn plan(
             return Ok(Vec::new());
         }
     }
+    check_v1_expressible(&rules, config.map_or(0, <[_]>::len))?;
     let mut out = vec![write("devices.deny", "a".into())];
     for r in rules {
         let file = if r.allow {
@@ -186,6 +187,53 @@ pub fn plan(
         out.push(write(file, r.to_v1()));
     }
     Ok(out)
+}
+
+/// v1 keeps a default (allow or deny all, set by type `a` rules) and a list of
+/// exceptions; a rule that agrees with the default removes only the exceptions with
+/// *exactly* its type and numbers. So "allow `c 1:*`, then deny `c 1:11`" leaves 1:11
+/// allowed, and so does "allow `c 1:11`, then deny `c 1:*`" — the spec says the later
+/// rule wins. Refuse such configs instead of running a
+/// container with more access than it asked for. (The defaults we append are exempt: they
+/// only add convenience access and never widen what the config denied on purpose.)
+fn check_v1_expressible(rules: &[Rule], config_len: usize) -> Result<(), CgroupError> {
+    let mut default_allow = false; // we begin with `devices.deny a`
+    let mut exceptions: Vec<(usize, Rule)> = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        if r.kind == 'a' {
+            default_allow = r.allow;
+            exceptions.clear();
+            continue;
+        }
+        if r.allow != default_allow {
+            exceptions.push((i, *r));
+            continue;
+        }
+        let overlapping = exceptions.iter().find(|(_, e)| {
+            e.kind == r.kind
+                && e.access & r.access != 0
+                && (e.major, e.minor) != (r.major, r.minor)
+                && (e.major.is_none() || r.major.is_none() || e.major == r.major)
+                && (e.minor.is_none() || r.minor.is_none() || e.minor == r.minor)
+        });
+        if let (Some((j, e)), true) = (overlapping, i < config_len) {
+            let (verb, other) = if r.allow {
+                ("allow", "deny")
+            } else {
+                ("deny", "allow")
+            };
+            return Err(CgroupError::Unsupported {
+                field: format!("linux.resources.devices[{i}]"),
+                reason: format!(
+                    "cgroup v1 cannot {verb} {} over the overlapping {other} {} of devices[{j}] (the kernel only removes exactly matching rules); write rules with the same type and numbers, or reset with a type \"a\" rule first",
+                    r.to_v1(),
+                    e.to_v1()
+                ),
+            });
+        }
+        exceptions.retain(|(_, e)| !(e.kind == r.kind && e.major == r.major && e.minor == r.minor));
+    }
+    Ok(())
 }
 
 fn write(file: &str, value: String) -> FileWrite {
@@ -272,6 +320,47 @@ mod tests {
             .unwrap()];
         let e = rules(Some(&fifo)).unwrap_err().to_string();
         assert!(e.contains("devices[0].type"), "{e}");
+    }
+
+    #[test]
+    fn v1_refuses_rules_the_kernel_would_not_honour() {
+        let r = |allow, kind, major, minor| Rule {
+            allow,
+            kind,
+            major,
+            minor,
+            access: RWM,
+        };
+        let cfg = [
+            r(false, 'a', None, None),
+            r(true, 'c', Some(1), None),
+            r(false, 'c', Some(1), Some(11)),
+        ];
+        let e = check_v1_expressible(&cfg, 3).unwrap_err().to_string();
+        assert!(
+            e.contains("devices[2]") && e.contains("c 1:* rwm of devices[1]"),
+            "{e}"
+        );
+        // Exactly matching, or after a reset by an `a` rule: fine.
+        let ok = [
+            r(true, 'c', Some(1), Some(11)),
+            r(false, 'c', Some(1), Some(11)),
+            r(true, 'c', Some(1), None),
+            r(false, 'a', None, None),
+            r(false, 'c', Some(1), Some(11)),
+        ];
+        assert!(check_v1_expressible(&ok, 5).is_ok());
+        // Blacklist mode: an allow inside a wider deny; appended defaults are exempt.
+        let cfg = [
+            r(true, 'a', None, None),
+            r(false, 'c', Some(1), None),
+            r(true, 'c', Some(1), Some(3)),
+        ];
+        assert!(check_v1_expressible(&cfg, 3)
+            .unwrap_err()
+            .to_string()
+            .contains("cannot allow"));
+        assert!(check_v1_expressible(&cfg, 2).is_ok());
     }
 
     #[test]
