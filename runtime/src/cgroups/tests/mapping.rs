@@ -359,3 +359,18 @@ fn v1_devices_start_from_deny_all_and_only_on_create() {
     );
     assert!(plan(&r, &h, Purpose::Update).unwrap().is_empty());
 }
+
+#[test]
+fn controllers_set_ignores_empty_sections() {
+    use crate::cgroups::resources::controllers;
+    let empty = res(
+        serde_json::json!({"memory": {}, "pids": {"limit": 0}, "blockIO": {},
+        "rdma": {}, "devices": [{"allow": false, "access": "rwm"}], "unified": {}}),
+    );
+    assert!(controllers(&empty).is_empty(), "{:?}", controllers(&empty));
+    let some = res(
+        serde_json::json!({"memory": {"limit": 1}, "cpu": {"cpus": "0"},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 0}], "unified": {"io.max": "x", "cgroup.max.depth": "3"}}),
+    );
+    assert_eq!(controllers(&some), ["cpuset", "memory", "hugetlb", "io"]);
+}
