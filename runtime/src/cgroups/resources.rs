@@ -65,9 +65,9 @@ pub fn plan(
     if let Some(m) = r.memory() {
         p.memory(m, purpose)?;
     }
-    if let Some(pids) = r.pids() {
+    // As runc: 0 is "not set" (so an update without it keeps the limit), < 0 unlimited.
+    if let Some(limit) = r.pids().map(|p| p.limit()).filter(|&l| l != 0) {
         let v = p.side("linux.resources.pids", "pids")?;
-        let limit = pids.limit();
         let value = if limit > 0 {
             limit.to_string()
         } else {
@@ -132,7 +132,7 @@ pub fn controllers(r: &LinuxResources) -> Vec<String> {
             add("memory");
         }
     }
-    if r.pids().is_some_and(|p| p.limit() > 0) {
+    if r.pids().is_some_and(|p| p.limit() != 0) {
         add("pids");
     }
     if let Some(b) = r.block_io() {

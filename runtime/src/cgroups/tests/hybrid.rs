@@ -150,7 +150,7 @@ fn update_rewrites_limits_in_place() {
     let up = res(
         serde_json::json!({"memory": {"limit": 134217728, "swap": 268435456},
                                     "cpu": {"quota": 20000, "period": 100000},
-                                    "pids": {"limit": 0}}),
+                                    "pids": {"limit": -1}}),
     );
     let mut sets = Vec::new();
     cg.update(&up, &mut |e| sets.push(e)).unwrap();
@@ -160,6 +160,15 @@ fn update_rewrites_limits_in_place() {
     assert_eq!(read(v1_dir(&cg, "cpu").join("cpu.cfs_quota_us")), "20000");
     assert_eq!(read(v1_dir(&cg, "pids").join("pids.max")), "max");
     assert_eq!(sets.len(), 5, "{sets:?}");
+    // A section without a pids limit (0 = not set) keeps the current one.
+    cg.update(&res(serde_json::json!({"pids": {}})), &mut |_| {})
+        .unwrap();
+    assert_eq!(read(v1_dir(&cg, "pids").join("pids.max")), "max");
+    cg.update(&res(serde_json::json!({"pids": {"limit": 7}})), &mut |_| {})
+        .unwrap();
+    cg.update(&res(serde_json::json!({"pids": {}})), &mut |_| {})
+        .unwrap();
+    assert_eq!(read(v1_dir(&cg, "pids").join("pids.max")), "7");
     // And back down: memory first this time.
     let down = res(serde_json::json!({"memory": {"limit": 33554432, "swap": 33554432}}));
     cg.update(&down, &mut |_| {}).unwrap();

@@ -113,7 +113,7 @@ fn v2_conversions() {
                     "idle": 0, "cpus": "0-1", "mems": "0"},
             "memory": {"limit": 104857600, "swap": 314572800, "reservation": 52428800,
                        "swappiness": 10, "kernelTCP": 1, "disableOOMKiller": true},
-            "pids": {"limit": 0},
+            "pids": {"limit": -1},
             "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}],
                         "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}]},
             "hugepageLimits": [{"pageSize": "2MB", "limit": -1}],
