@@ -28,14 +28,18 @@ pub fn trace_command(
     let mut events = Vec::new();
     let deadline = Instant::now() + timeout;
     let mut exit = None;
+    let mut quiet = 0;
     while Instant::now() < deadline {
-        probe
+        let n = probe
             .poll(Duration::from_millis(50), &mut events)
             .expect("poll");
         if exit.is_none() {
             exit = child.try_wait().expect("wait");
         }
-        if exit.is_some() && all_exited(&events) {
+        // done once the command has exited and its tree has too, or (when events were
+        // lost, so some exits may never come) once the stream has been quiet a while
+        quiet = if n == 0 { quiet + 1 } else { 0 };
+        if exit.is_some() && (all_exited(&events) || quiet >= 4) {
             break;
         }
     }
@@ -131,4 +135,133 @@ pub fn ns_inode(name: &str) -> u64 {
     std::fs::metadata(format!("/proc/self/ns/{name}"))
         .unwrap()
         .ino()
+}
+
+/// Compile `tests/tests/probe_data/<name>.c` with gcc into `dir`; returns the binary.
+pub fn compile_c(name: &str, dir: &std::path::Path) -> std::path::PathBuf {
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/probe_data/{name}.c"));
+    let bin = dir.join(name);
+    let out = std::process::Command::new("gcc")
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("run gcc (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "gcc {}: {}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    bin
+}
+
+/// "stageN PID" lines → pids indexed by N.
+pub fn stage_pids(text: &str) -> std::collections::HashMap<u32, i32> {
+    text.lines()
+        .filter_map(|l| {
+            let (s, p) = l.strip_prefix("stage")?.split_once(' ')?;
+            Some((s.parse().ok()?, p.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The fork event that made `child`.
+pub fn fork_of(events: &[KernelEvent], child: i32) -> &KernelEvent {
+    events
+        .iter()
+        .find(|e| matches!(e.kind, KernelKind::Fork { child_tgid, .. } if child_tgid == child))
+        .unwrap_or_else(|| panic!("no fork event for {child}:\n{}", dump(events)))
+}
+
+/// Events of process `tgid` of one kind.
+pub fn by<'a>(events: &'a [KernelEvent], tgid: i32, kind: &str) -> Vec<&'a KernelEvent> {
+    events
+        .iter()
+        .filter(|e| e.tgid == tgid && e.kind.name() == kind)
+        .collect()
+}
+
+/// A busybox bundle in a temp dir, with a private runc `--root`; `runc delete -f` on drop.
+pub struct RuncBundle {
+    pub dir: tempfile::TempDir,
+    pub id: String,
+}
+
+impl RuncBundle {
+    /// `args` is the container's process.
+    pub fn new(args: &[&str]) -> RuncBundle {
+        let dir = tempfile::Builder::new()
+            .prefix("initscope-probe-")
+            .tempdir()
+            .unwrap();
+        let bin = dir.path().join("bundle/rootfs/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(dir.path().join("root")).unwrap();
+        std::fs::copy("/bin/busybox", bin.join("busybox"))
+            .expect("/bin/busybox (busybox-static; scripts/setup)");
+        for applet in ["sh", "true", "echo", "sleep"] {
+            std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
+        }
+        let bundle = dir.path().join("bundle");
+        let st = std::process::Command::new("runc")
+            .arg("spec")
+            .current_dir(&bundle)
+            .status()
+            .expect("runc (scripts/setup installs it)");
+        assert!(st.success(), "runc spec");
+        let cfg_path = bundle.join("config.json");
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cfg_path).unwrap()).unwrap();
+        cfg["process"]["terminal"] = false.into();
+        cfg["process"]["args"] = args.iter().map(|a| serde_json::Value::from(*a)).collect();
+        std::fs::write(&cfg_path, serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
+        let id = format!("isc-probe-{}-{}", std::process::id(), unique());
+        RuncBundle { dir, id }
+    }
+
+    pub fn bundle(&self) -> String {
+        self.dir.path().join("bundle").display().to_string()
+    }
+
+    pub fn root(&self) -> String {
+        self.dir.path().join("root").display().to_string()
+    }
+
+    /// argv of `runc --root R run -b B ID`.
+    pub fn run_argv(&self) -> Vec<String> {
+        vec![
+            "runc".into(),
+            "--root".into(),
+            self.root(),
+            "run".into(),
+            "-b".into(),
+            self.bundle(),
+            self.id.clone(),
+        ]
+    }
+}
+
+impl Drop for RuncBundle {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runc")
+            .args(["--root", &self.root(), "delete", "-f", &self.id])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+fn unique() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The pid that renamed itself to `comm`.
+pub fn renamed_to(events: &[KernelEvent], comm: &str) -> i32 {
+    events
+        .iter()
+        .find(|e| matches!(&e.kind, KernelKind::Rename { new_comm, .. } if new_comm == comm))
+        .unwrap_or_else(|| panic!("nobody renamed to {comm}:\n{}", dump(events)))
+        .tgid
 }
