@@ -89,17 +89,37 @@ pub fn of_kind<'a>(events: &'a [KernelEvent], kind: &str) -> Vec<&'a KernelEvent
     events.iter().filter(|e| e.kind.name() == kind).collect()
 }
 
-/// IDs of loaded BPF programs held open by process `pid`, per `bpftool prog show`.
+/// IDs of the BPF programs process `pid` holds open (from /proc/PID/fdinfo: this
+/// machine's bpftool does not list holders' pids).
 pub fn bpf_progs_of(pid: i32) -> Vec<u64> {
-    bpf_progs()
-        .into_iter()
-        .filter(|(_, pids)| pids.contains(&pid))
-        .map(|(id, _)| id)
-        .collect()
+    let mut ids = Vec::new();
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return ids;
+    };
+    for fd in fds.flatten() {
+        let is_prog = std::fs::read_link(fd.path())
+            .is_ok_and(|t| t.to_string_lossy() == "anon_inode:bpf-prog");
+        if !is_prog {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!(
+            "/proc/{pid}/fdinfo/{}",
+            fd.file_name().to_string_lossy()
+        ));
+        if let Some(id) = info.ok().and_then(|i| {
+            i.lines()
+                .find_map(|l| l.strip_prefix("prog_id:")?.trim().parse().ok())
+        }) {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }
 
-/// Every loaded BPF program: (id, pids holding it).
-pub fn bpf_progs() -> Vec<(u64, Vec<i32>)> {
+/// IDs of every loaded BPF program, per `bpftool prog show`.
+pub fn bpf_progs() -> Vec<u64> {
     let out = std::process::Command::new("bpftool")
         .args(["-j", "prog", "show"])
         .output()
@@ -113,20 +133,39 @@ pub fn bpf_progs() -> Vec<(u64, Vec<i32>)> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|p| {
-            let id = p["id"].as_u64().unwrap();
-            let pids = p["pids"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x["pid"].as_i64())
-                        .map(|x| x as i32)
-                        .collect()
-                })
-                .unwrap_or_default();
-            (id, pids)
-        })
+        .filter_map(|p| p["id"].as_u64())
         .collect()
+}
+
+/// Which of `ids` are still loaded. Freeing a program after its last fd closes is
+/// deferred (RCU), so look again for a moment before calling it a leak.
+pub fn still_loaded(ids: &[u64]) -> Vec<u64> {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let loaded = bpf_progs();
+        let left: Vec<u64> = ids.iter().copied().filter(|i| loaded.contains(i)).collect();
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The `initscope` binary of this build (scripts/test builds every binary first; built
+/// here if missing).
+pub fn initscope_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps/..
+    let bin = dir.join("initscope");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = std::process::Command::new(cargo)
+            .args(["build", "-p", "initscope", "--bin", "initscope"])
+            .status()
+            .expect("cargo build initscope");
+        assert!(st.success(), "building initscope");
+    }
+    bin
 }
 
 /// This process's namespace inode (`/proc/self/ns/<name>`).
