@@ -123,7 +123,7 @@ fn bad_input_gets_one_clear_line() {
 
 /// `initscope trace ARGS` in the background, once its programs are attached.
 fn start_trace(args: &[&str]) -> (Child, Vec<u64>) {
-    let child = Command::new(initscope_bin())
+    let mut child = Command::new(initscope_bin())
         .arg("trace")
         .args(args)
         .stdout(Stdio::null())
