@@ -122,6 +122,8 @@ fn bad_input_gets_one_clear_line() {
 }
 
 /// `initscope trace ARGS` in the background, once its programs are attached.
+// The child is returned to the caller, which waits for it (the lint cannot see that).
+#[allow(clippy::zombie_processes)]
 fn start_trace(args: &[&str]) -> (Child, Vec<u64>) {
     let mut child = Command::new(initscope_bin())
         .arg("trace")
