@@ -239,6 +239,7 @@ fn sc_binds(env: &mut Env) -> Value {
             {"destination": "/unbindable", "type": "none", "source": s(&data), "options": ["bind", "unbindable"]},
             {"destination": "/atime", "type": "none", "source": s(&data), "options": ["bind", "noatime"]},
             {"destination": "/ro-tmp", "type": "tmpfs", "source": "tmpfs", "options": ["ro", "mode=700"]},
+            {"destination": "/cg2", "type": "cgroup2", "source": "cgroup2", "options": ["rw", "nosuid"]},
         ]))
         .unwrap(),
     );
@@ -270,6 +271,7 @@ fn sc_binds(env: &mut Env) -> Value {
             "rbind_ro_sub_create": try_create("/rbind-ro/sub/x"),
             "ro_tmp": stat("/ro-tmp"),
             "ro_tmp_create": try_create("/ro-tmp/x"),
+            "cg2_mkdir": try_mkdir("/cg2/x"),
         }),
     )
 }
@@ -377,6 +379,9 @@ fn sc_userns(env: &mut Env) -> Value {
         "ptmxmode=0666",
         "mode=0620"
     ]);
+    // A bind of a source whose nosuid,nodev,noexec are locked: asking only "ro" must keep them.
+    mounts.push(json!({"destination": "/locked", "type": "bind",
+        "source": env.dir.join("locked").display().to_string(), "options": ["bind", "ro"]}));
     let spec = spec(
         mounts,
         json!({"namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"},
@@ -391,7 +396,8 @@ fn sc_userns(env: &mut Env) -> Value {
         merge(res, look_around(env)),
         json!({
             "hostname_write": try_write("/proc/sys/kernel/hostname", "evil"),
-            "kcore": read("/proc/kcore"),
+            "locked_read": read("/locked/file"),
+            "locked_create": try_create("/locked/x"),
             "sys_create": try_create("/sys/kernel/x"),
             "cgroup_mkdir": try_mkdir("/sys/fs/cgroup/pids/newcg"),
             "root_create": try_create("/newfile"),
@@ -561,7 +567,10 @@ fn sc_config_devices(env: &mut Env) -> Value {
         {"path": "/dev/loop-test", "type": "b", "major": 7, "minor": 0, "fileMode": 0o660, "gid": 6},
         {"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o604},
     ]});
-    let spec = spec(runc_default_mounts()[..3].to_vec(), linux, false);
+    let mut mounts = runc_default_mounts()[..3].to_vec();
+    // A read-only /dev: filled first, read-only in finalize.
+    mounts[1]["options"] = json!(["nosuid", "strictatime", "mode=755", "size=65536k", "ro"]);
+    let spec = spec(mounts, linux, false);
     let (res, ok) = boot(env, &spec, false);
     if !ok {
         return res;
@@ -574,6 +583,8 @@ fn sc_config_devices(env: &mut Env) -> Value {
             "loop": stat("/dev/loop-test"),
             "null": stat("/dev/null"),
             "zero": stat("/dev/zero"),
+            "dev_create": try_create("/dev/x"),
+            "mountinfo": mountinfo(),
         }),
     )
 }
@@ -602,194 +613,85 @@ fn sc_dev_bind(env: &mut Env) -> Value {
     )
 }
 
-const SCENARIOS: &[Scenario] = &[
+const PLAIN: Opts = Opts {
+    userns: false,
+    extra: None,
+    cgroup: false,
+    shared_rootfs: false,
+    locked_src: false,
+};
+
+const fn sc(name: &'static str, opts: Opts, run: ScenarioFn) -> Scenario {
     Scenario {
-        name: "runc_default",
+        name,
+        opts,
+        run,
+        host: None,
+    }
+}
+
+const fn with_host(name: &'static str, run: ScenarioFn) -> Scenario {
+    Scenario {
+        name,
         opts: Opts {
-            userns: false,
+            shared_rootfs: true,
+            ..PLAIN
+        },
+        run,
+        host: Some(host_mounts_into_rootfs),
+    }
+}
+
+const SCENARIOS: &[Scenario] = &[
+    sc(
+        "runc_default",
+        Opts {
             extra: Some(CloneFlags::CLONE_NEWNET),
             cgroup: true,
-            shared_rootfs: false,
+            ..PLAIN
         },
-        run: sc_runc_default,
-        host: None,
-    },
-    Scenario {
-        name: "binds",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: false,
-        },
-        run: sc_binds,
-        host: None,
-    },
-    Scenario {
-        name: "escape",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: false,
-        },
-        run: sc_escape,
-        host: None,
-    },
-    Scenario {
-        name: "proc_symlink",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: false,
-        },
-        run: sc_proc_symlink,
-        host: None,
-    },
-    Scenario {
-        name: "dev_null_symlink",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: false,
-        },
-        run: sc_dev_null_symlink,
-        host: None,
-    },
-    Scenario {
-        name: "dev_null_file",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: false,
-        },
-        run: sc_dev_null_file,
-        host: None,
-    },
-    Scenario {
-        name: "userns",
-        opts: Opts {
+        sc_runc_default,
+    ),
+    sc("binds", PLAIN, sc_binds),
+    sc("escape", PLAIN, sc_escape),
+    sc("proc_symlink", PLAIN, sc_proc_symlink),
+    sc("dev_null_symlink", PLAIN, sc_dev_null_symlink),
+    sc("dev_null_file", PLAIN, sc_dev_null_file),
+    sc(
+        "userns",
+        Opts {
             userns: true,
-            extra: None,
             cgroup: true,
-            shared_rootfs: false,
+            locked_src: true,
+            ..PLAIN
         },
-        run: sc_userns,
-        host: None,
-    },
-    Scenario {
-        name: "cgroupns_rw",
-        opts: Opts {
-            userns: false,
+        sc_userns,
+    ),
+    sc(
+        "cgroupns_rw",
+        Opts {
             extra: Some(CloneFlags::CLONE_NEWCGROUP),
             cgroup: true,
-            shared_rootfs: false,
+            ..PLAIN
         },
-        run: sc_cgroupns_rw,
-        host: None,
-    },
-    Scenario {
-        name: "cgroup_rw_no_cgroupns",
-        opts: Opts {
-            userns: false,
-            extra: None,
+        sc_cgroupns_rw,
+    ),
+    sc(
+        "cgroup_rw_no_cgroupns",
+        Opts {
             cgroup: true,
-            shared_rootfs: false,
+            ..PLAIN
         },
-        run: sc_cgroup_rw_no_cgroupns,
-        host: None,
-    },
-    Scenario {
-        name: "no_pivot",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: false,
-        },
-        run: sc_no_pivot,
-        host: None,
-    },
-    Scenario {
-        name: "propagation_default",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: true,
-        },
-        run: sc_propagation_default,
-        host: Some(host_mounts_into_rootfs),
-    },
-    Scenario {
-        name: "propagation_private",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: true,
-        },
-        run: sc_propagation_private,
-        host: Some(host_mounts_into_rootfs),
-    },
-    Scenario {
-        name: "propagation_shared",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: true,
-        },
-        run: sc_propagation_shared,
-        host: Some(host_mounts_into_rootfs),
-    },
-    Scenario {
-        name: "propagation_unbindable",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: true,
-        },
-        run: sc_propagation_unbindable,
-        host: Some(host_mounts_into_rootfs),
-    },
-    Scenario {
-        name: "bad_input",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: false,
-        },
-        run: sc_bad_input,
-        host: None,
-    },
-    Scenario {
-        name: "config_devices",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: false,
-        },
-        run: sc_config_devices,
-        host: None,
-    },
-    Scenario {
-        name: "dev_bind",
-        opts: Opts {
-            userns: false,
-            extra: None,
-            cgroup: false,
-            shared_rootfs: false,
-        },
-        run: sc_dev_bind,
-        host: None,
-    },
+        sc_cgroup_rw_no_cgroupns,
+    ),
+    sc("no_pivot", PLAIN, sc_no_pivot),
+    with_host("propagation_default", sc_propagation_default),
+    with_host("propagation_private", sc_propagation_private),
+    with_host("propagation_shared", sc_propagation_shared),
+    with_host("propagation_unbindable", sc_propagation_unbindable),
+    sc("bad_input", PLAIN, sc_bad_input),
+    sc("config_devices", PLAIN, sc_config_devices),
+    sc("dev_bind", PLAIN, sc_dev_bind),
 ];
 
 /// Entry point of the scenario processes (re-executions of this binary); does nothing in a
@@ -1040,6 +942,14 @@ fn bind_mounts_apply_every_option() {
     assert_eq!(r["ro_tmp"]["mode"], 0o700);
     assert_eq!(r["ro_tmp_create"], "EROFS");
     assert!(has(&opts("/ro-tmp"), &["ro"]));
+    // A cgroup2 mount: the unified hierarchy alone, read-only without a cgroup namespace.
+    assert_eq!(o.mount("mountinfo", "/cg2").unwrap()["fstype"], "cgroup2");
+    assert!(
+        has(&opts("/cg2"), &["ro", "nosuid", "nodev", "noexec"]),
+        "{:?}",
+        opts("/cg2")
+    );
+    assert_eq!(r["cg2_mkdir"], "EROFS");
     // Events name the flags.
     let ev = o.events_of("mount");
     assert!(
@@ -1162,6 +1072,31 @@ fn user_namespace_binds_devices_and_falls_back_to_binding_sys() {
     assert_eq!(r["root_create"], "EROFS");
     assert_eq!(r["busybox"]["stdout"], "hello from the rootfs\n");
     assert_eq!(r["cgroup_markers"]["pids"]["type"], "d");
+    // Locked flags kept by the retried remount.
+    assert_eq!(r["locked_read"], "locked");
+    assert_eq!(r["locked_create"], "EROFS");
+    assert!(
+        has(&opts("/locked"), &["ro", "nosuid", "nodev", "noexec"]),
+        "{:?}",
+        opts("/locked")
+    );
+    assert!(
+        o.events_of("mount")
+            .iter()
+            .any(|e| e["destination"] == "/locked"
+                && e["flags"]
+                    == json!([
+                        "MS_RDONLY",
+                        "MS_NOSUID",
+                        "MS_NODEV",
+                        "MS_NOEXEC",
+                        "MS_REMOUNT",
+                        "MS_BIND",
+                        "MS_RELATIME"
+                    ])),
+        "{:#?}",
+        o.events_of("mount")
+    );
 }
 
 #[test]
@@ -1322,6 +1257,8 @@ fn config_devices_get_their_type_mode_and_owner() {
     assert_eq!(s("loop"), ("b".into(), 7, 0, 0o660, 0, 6));
     assert_eq!(s("null"), ("c".into(), 1, 3, 0o604, 0, 0));
     assert_eq!(s("zero"), ("c".into(), 1, 5, 0o666, 0, 0));
+    assert_eq!(r["dev_create"], "EROFS");
+    assert!(has(&o.mount_opts("mountinfo", "/dev"), &["ro", "nosuid"]));
     let devs = o.events_of("device");
     assert!(devs
         .iter()

@@ -47,6 +47,9 @@ pub struct Opts {
     pub cgroup: bool,
     /// C turns the rootfs into a shared mount first (for propagation scenarios).
     pub shared_rootfs: bool,
+    /// Before entering the user namespace, C mounts a nosuid,nodev,noexec tmpfs at
+    /// `<dir>/locked`: inside, its flags are locked, as a rootless runtime finds them.
+    pub locked_src: bool,
 }
 
 /// What runs inside H.
@@ -514,6 +517,15 @@ type PipePair = (OwnedFd, OwnedFd);
 
 fn child_c(sc: &Scenario, dir: &Path, report: File, h2c: PipePair, c2h: PipePair) -> i32 {
     let rootfs = dir.join("rootfs");
+    if sc.opts.locked_src {
+        use nix::mount::{mount, MsFlags};
+        unshare(CloneFlags::CLONE_NEWNS).expect("unshare mnt (C, before userns)");
+        let locked = dir.join("locked");
+        std::fs::create_dir_all(&locked).unwrap();
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount(Some("tmpfs"), &locked, Some("tmpfs"), flags, None::<&str>).expect("locked tmpfs");
+        std::fs::write(locked.join("file"), "locked").unwrap();
+    }
     if sc.opts.userns {
         unshare(CloneFlags::CLONE_NEWUSER).expect("unshare user");
         write_id_maps().expect("id maps");
