@@ -116,6 +116,12 @@ fn entry(
     if fstype == "bind" && !opts.is_bind() {
         opts.flags |= MS_BIND;
     }
+    if destination == "/" {
+        return Err(
+            "destination / would cover the whole rootfs; set root.path to the directory instead"
+                .into(),
+        );
+    }
     let kind = if opts.is_bind() {
         Kind::Bind
     } else {
@@ -595,6 +601,10 @@ mod tests {
             (
                 serde_json::json!([{"destination": "/x", "type": "none", "source": "/s", "options": ["rbind", "idmap"]}]),
                 "'idmap'",
+            ),
+            (
+                serde_json::json!([{"destination": "/..", "type": "none", "source": "/s", "options": ["rbind"]}]),
+                "destination / would cover",
             ),
         ];
         for (mounts, want) in cases {
