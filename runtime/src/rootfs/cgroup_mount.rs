@@ -16,10 +16,11 @@ use nix::errno::Errno;
 use nix::unistd::symlinkat;
 
 use super::mountinfo::{self, is_under, MountInfo};
-use super::mounts::{self, Kind, MountEntry};
+use super::mounts;
 use super::options::{
     MountOptions, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT,
 };
+use super::plan::{Kind, MountEntry};
 use super::sys;
 use super::{Ctx, RootfsError};
 

@@ -26,6 +26,7 @@ mod mounts;
 mod options;
 mod paths;
 mod pivot;
+mod plan;
 mod secure_join;
 mod symlinks;
 mod sys;
@@ -204,7 +205,7 @@ pub fn prepare(
     emit: &mut dyn FnMut(EventKind),
 ) -> Result<(), RootfsError> {
     // Everything the config says is checked before the first mount.
-    let entries = mounts::plan(spec)?;
+    let entries = plan::plan(spec)?;
     let devices = devices::plan(spec)?;
     let root_propagation = options::rootfs_propagation(
         spec.linux()
@@ -272,6 +273,6 @@ pub fn pivot(
 /// Step 4: read-only remounts, read-only root, read-only paths, masked paths (after the
 /// root switch). Sysctls must be written before this: `/proc/sys` becomes read-only here.
 pub fn finalize(spec: &Spec, emit: &mut dyn FnMut(EventKind)) -> Result<(), RootfsError> {
-    let entries = mounts::plan(spec)?;
+    let entries = plan::plan(spec)?;
     paths::finalize(spec, &entries, emit)
 }

@@ -14,10 +14,10 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::fstat;
 use oci_spec::runtime::Spec;
 
-use super::mounts::{Kind, MountEntry};
 use super::options::{
     self, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT,
 };
+use super::plan::{Kind, MountEntry};
 use super::secure_join::Root;
 use super::{mount_event, sys, RootfsError};
 use crate::events::schema::EventKind;
