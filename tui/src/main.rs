@@ -1,4 +1,22 @@
+use clap::{Parser, Subcommand};
+
+/// Watch a container boot.
+#[derive(Parser)]
+#[command(name = "initscope", version)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Trace a command (or running processes) with the eBPF probe and print what the kernel saw.
+    Trace(initscope::trace_cmd::TraceArgs),
+}
+
 fn main() {
-    eprintln!("initscope: not built yet");
-    std::process::exit(1);
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Trace(args) => std::process::exit(initscope::trace_cmd::run(args)),
+    }
 }
