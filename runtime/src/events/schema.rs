@@ -164,6 +164,8 @@ pub enum EventKind {
     },
     /// A mount made (or remounted) in the container's mount namespace.
     Mount {
+        /// The mount's source (`mount_source` on the wire: `source` is the envelope's).
+        #[serde(rename = "mount_source")]
         source: String,
         destination: String,
         fstype: String,
@@ -413,6 +415,66 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(&line).unwrap();
             assert_eq!(v["kind"], e.kind.name());
         }
+    }
+
+    /// No kind may repeat an envelope key: a JSON object with a duplicate key cannot be
+    /// read back (`RuntimeEvent` refuses it, jq keeps the last one).
+    #[test]
+    fn no_kind_repeats_an_envelope_key() {
+        let kinds = vec![
+            EventKind::Mount {
+                source: "proc".into(),
+                destination: "/proc".into(),
+                fstype: "proc".into(),
+                flags: vec!["MS_NOSUID".into()],
+                data: "mode=755".into(),
+            },
+            EventKind::CgroupJoin {
+                path: "/x".into(),
+                pid: 7,
+                mode: "v1".into(),
+            },
+            EventKind::HookStart {
+                hook: "prestart".into(),
+                path: "/bin/h".into(),
+                args: vec![],
+                hook_pid: 9,
+            },
+            EventKind::Signal {
+                signal: "SIGKILL".into(),
+                target_pid: 3,
+            },
+        ];
+        for k in kinds {
+            let line = ev(k).to_json();
+            for key in [
+                "v",
+                "ts_ns",
+                "source",
+                "container",
+                "exec_id",
+                "stage",
+                "pid",
+                "kind",
+            ] {
+                assert!(
+                    line.matches(&format!("\"{key}\":")).count() <= 1,
+                    "{key}: {line}"
+                );
+            }
+            let back: RuntimeEvent = serde_json::from_str(&line).unwrap();
+            assert_eq!(back.to_json(), line);
+        }
+        let mount = ev(EventKind::Mount {
+            source: "tmpfs".into(),
+            destination: "/dev".into(),
+            fstype: "tmpfs".into(),
+            flags: vec![],
+            data: String::new(),
+        });
+        let v: serde_json::Value = serde_json::from_str(&mount.to_json()).unwrap();
+        assert_eq!(v["source"], "runtime");
+        assert_eq!(v["mount_source"], "tmpfs");
     }
 
     #[test]
