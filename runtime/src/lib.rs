@@ -12,4 +12,5 @@ pub mod process;
 pub mod rootfs;
 pub mod state;
 pub mod sys;
+pub mod sysctl;
 pub mod timefmt;

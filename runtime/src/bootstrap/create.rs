@@ -239,14 +239,19 @@ fn bootstrap(
     )
     .map_err(|e| RuntimeError::sys("open /proc", e))?;
 
-    let resources = plan
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().clone());
-    let cgroup = Cgroup::new(plan.cgroups_path.as_deref(), &plan.id)?;
+    // linux.devices also need their cgroup allow rules (as runc adds them).
+    let linux = plan.spec.linux().clone().unwrap_or_default();
+    let resources = crate::cgroups::devices::with_linux_devices(
+        linux.resources().as_ref(),
+        linux.devices().as_deref().unwrap_or(&[]),
+    );
+    let cgroup = Cgroup::resolve(
+        plan.cgroups_path.as_deref(),
+        &plan.id,
+        plan.opts.systemd_cgroup,
+    )?;
     cleanup.cgroup = Some(cgroup.clone());
-    cgroup.create(resources.as_ref(), &mut |k| em.emit(k))?;
+    cgroup.create(Some(&resources), &mut |k| em.emit(k))?;
     state.cgroup = Some(cgroup.clone());
     dir.save(&state)?;
 

@@ -154,7 +154,7 @@ fn finish_nsexec(sh: &mut Shared, to_parent: &Channel) -> Result<(), StageFailur
 fn rootfs_failure(e: rootfs::RootfsError) -> StageFailure {
     StageFailure {
         stage: Stage::Init,
-        step: "rootfs".into(),
+        step: e.step().into(),
         errno: e.errno(),
         message: e.to_string(),
         peer_gone: false,
@@ -165,6 +165,15 @@ fn rootfs_failure(e: rootfs::RootfsError) -> StageFailure {
 fn prepare(sh: &mut Shared, create: &Channel) -> Result<Program, StageFailure> {
     let fail = |e: ChannelError| e.into_failure(Stage::Init);
     sh.em.pause_point("before-rootfs");
+    // Relative bind-mount sources are relative to the bundle (runc chdirs there too).
+    nix::unistd::chdir(&sh.plan.bundle).map_err(|e| {
+        StageFailure::sys(
+            Stage::Init,
+            "chdir",
+            format!("chdir to the bundle {}", sh.plan.bundle.display()),
+            e,
+        )
+    })?;
     rootfs::prepare(&sh.plan.spec, &sh.plan.rootfs, &mut |k| sh.em.emit(k))
         .map_err(rootfs_failure)?;
 
@@ -193,7 +202,8 @@ fn prepare(sh: &mut Shared, create: &Channel) -> Result<Program, StageFailure> {
         })?;
         sh.em.emit(EventKind::Domainname { domainname: d });
     }
-    // (sysctl — linux.sysctl — belongs here, before the root is made read-only.)
+    // linux.sysctl: after the root switch, before finalize makes /proc/sys read-only.
+    crate::sysctl::apply(&sh.plan.sysctl, &mut sh.em)?;
     rootfs::finalize(&sh.plan.spec, &mut |k| sh.em.emit(k)).map_err(rootfs_failure)?;
 
     for r in sh.plan.process.rlimits.clone() {

@@ -2,7 +2,7 @@
 //! stages will do, and validated, before anything is created. Pure, so it is unit tested
 //! without root.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
@@ -48,6 +48,9 @@ pub struct CreateOptions {
     pub preserve_fds: u32,
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
+    /// `--systemd-cgroup`: read `linux.cgroupsPath` as `slice:prefix:name` (the cgroup is
+    /// still managed with cgroupfs).
+    pub systemd_cgroup: bool,
 }
 
 /// A namespace joined by path, in join order.
@@ -110,6 +113,8 @@ pub struct Plan {
     pub setgroups_deny: bool,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
+    /// `linux.sysctl`, validated to be namespaced.
+    pub sysctl: BTreeMap<String, String>,
     pub process: ProcessPlan,
     pub cgroups_path: Option<String>,
     pub opts: CreateOptions,
@@ -224,6 +229,13 @@ impl Plan {
                 "setting a hostname needs a private UTS namespace: add {\"type\": \"uts\"} to linux.namespaces",
             ));
         }
+        let sysctl: BTreeMap<String, String> = linux
+            .sysctl()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        crate::sysctl::validate(&sysctl, &ns).map_err(|m| invalid("linux.sysctl", m))?;
         let cgroups_path = linux
             .cgroups_path()
             .as_ref()
@@ -238,6 +250,7 @@ impl Plan {
             setgroups_deny: !euid_is_root,
             hostname,
             domainname,
+            sysctl,
             process,
             cgroups_path,
             opts,

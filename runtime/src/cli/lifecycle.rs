@@ -143,6 +143,19 @@ pub fn kill(cli: &Cli, id: &str, signal: Option<&str>, all: bool) -> Result<(), 
         ));
     }
     let mut em = command_emitter(cli, &dir, Stage::Kill, true);
+    let named = nix::sys::signal::Signal::try_from(sig).ok();
+    if let (true, Some(cg), Some(signal)) = (all, &st.cgroup, named) {
+        // Freeze, signal every pid, thaw: nothing forks away in between (runc's way).
+        let pids = cg.kill_all(signal)?;
+        for pid in pids {
+            em.emit(EventKind::Signal {
+                signal: signal_name(sig),
+                target_pid: pid.as_raw(),
+            });
+        }
+        em.exit(0);
+        return Ok(());
+    }
     let mut targets = vec![Pid::from_raw(st.init_pid)];
     if all {
         if let Some(cg) = &st.cgroup {

@@ -154,6 +154,7 @@ impl CreateArgs {
                 preserve_fds: self.preserve_fds,
                 console_socket: self.console_socket.clone(),
                 pid_file: self.pid_file.clone(),
+                systemd_cgroup: cli.systemd_cgroup,
             },
             events: cli.events.clone(),
         }
