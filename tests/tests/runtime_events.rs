@@ -152,12 +152,30 @@ fn events_follow_the_protocol_in_order() {
     assert_eq!(uid_map["lines"], serde_json::json!(["0 100000 65536"]));
     assert_eq!(uid_map["target_pid"], child_pid);
 
-    // create joined the parent to the cgroup before it sent BOOTSTRAP_DATA.
-    let join = at(&ev, "create", "cgroup_join", None);
-    assert!(join < at(&ev, "create", "sync_send", Some("BOOTSTRAP_DATA")));
+    // The parent is in the cgroup before it clones anything: born in cgroup2 (create's
+    // clone has CLONE_INTO_CGROUP where the host has cgroup2), v1 joined by itself.
+    let parent_pid = ev[at(&ev, "parent", "stage_start", None)]["pid"].clone();
+    let join = at(&ev, "parent", "cgroup_join", None);
+    assert!(join < at(&ev, "parent", "clone", None));
+    assert_eq!(ev[join]["target_pid"], parent_pid);
     assert_eq!(
-        ev[join]["target_pid"],
-        ev[at(&ev, "parent", "stage_start", None)]["pid"]
+        ev[join]["mode"], "hybrid",
+        "this project's machines are hybrid"
+    );
+    let fork = by("create");
+    assert_eq!(fork["child_pid"], parent_pid);
+    assert_eq!(fork["child_stage"], "parent");
+    let has_cgroup2 = std::fs::read_to_string("/proc/self/mounts")
+        .unwrap()
+        .lines()
+        .any(|l| l.split_whitespace().nth(2) == Some("cgroup2"));
+    assert_eq!(
+        fork["flags"]
+            .as_array()
+            .unwrap()
+            .contains(&"CLONE_INTO_CGROUP".into()),
+        has_cgroup2,
+        "{fork}"
     );
 
     // Init's steps after procResume, then it waits for start; parent and child exited 0.

@@ -3,6 +3,8 @@
 //! flags — `CLONE_PARENT` makes the new stage a sibling, so every stage is a child of
 //! `create`, as in runc.
 
+use std::os::fd::{AsRawFd, BorrowedFd};
+
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
@@ -47,6 +49,77 @@ pub fn clone_process(flags: u64) -> Result<Cloned, Errno> {
         0 => Ok(Cloned::Child),
         pid => Ok(Cloned::Parent(Pid::from_raw(pid as i32))),
     }
+}
+
+/// `CLONE_INTO_CGROUP` (clone3 only).
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` of clone3(2), the kernel's stable ABI (version with `cgroup`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `clone3(CLONE_INTO_CGROUP)` like `fork`: the new process is born in the cgroup2
+/// directory `cgroup` (opened `O_RDONLY|O_DIRECTORY`), without the global lock a write to
+/// `cgroup.procs` takes (which costs a full RCU grace period). Single-threaded callers only.
+pub fn clone_into_cgroup(cgroup: BorrowedFd<'_>) -> Result<Cloned, Errno> {
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: EXIT_SIGCHLD,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 reads `args` (size given) during the call; stack 0 means the child
+    // runs on a copy-on-write copy of our stack, as with fork(2), and no tid/pidfd
+    // pointers are set, so the kernel writes to no memory of ours. The caller is
+    // single-threaded.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    match r {
+        -1 => Err(Errno::last()),
+        0 => Ok(Cloned::Child),
+        pid => Ok(Cloned::Parent(Pid::from_raw(pid as i32))),
+    }
+}
+
+/// Like [`clone_stage`], born in the cgroup2 directory `cgroup`.
+pub fn clone_stage_into_cgroup(
+    em: &mut Emitter,
+    cgroup: BorrowedFd<'_>,
+    child_stage: Stage,
+) -> Result<Cloned, Errno> {
+    let ts = monotonic_ns();
+    let r = clone_into_cgroup(cgroup)?;
+    if let Cloned::Parent(pid) = r {
+        let flags = CLONE_INTO_CGROUP | EXIT_SIGCHLD;
+        em.emit_at(
+            ts,
+            EventKind::Clone {
+                flags: clone_flag_names(flags),
+                flags_raw: flags,
+                child_pid: pid.as_raw(),
+                child_stage,
+            },
+        );
+    }
+    Ok(r)
 }
 
 /// Clone a new stage and, on the caller's side, emit `clone` (stamped before the syscall,

@@ -1,6 +1,7 @@
 //! `create`: the CLI process. It validates the bundle, makes the state directory, the
-//! cgroup and the channels, forks `[0:PARENT]`, puts it in the cgroup *before* sending
-//! BOOTSTRAP_DATA (so every later stage is born inside it), then follows the bootstrap —
+//! cgroup and the channels, forks `[0:PARENT]` into the cgroup (born in cgroup2 with
+//! CLONE_INTO_CGROUP; the parent joins the v1 hierarchies itself before it clones
+//! anything, see [`super::cgroup_join`]), sends BOOTSTRAP_DATA, then follows the bootstrap —
 //! STAGE_PIDS from the parent, procHooks/procReady from init — watching every stage's
 //! pidfd and the error pipe so that a failure or a death is noticed at once. On failure
 //! it prints one line, kills and reaps every stage, removes the cgroup and the state dir.
@@ -16,8 +17,9 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::cgroup_join::JoinPlan;
 use super::channel::Channel;
-use super::clone::{clone_stage, Cloned, EXIT_SIGCHLD};
+use super::clone::{clone_stage, clone_stage_into_cgroup, Cloned, EXIT_SIGCHLD};
 use super::failure::{self, StageFailure};
 use super::plan::{self, CreateOptions, Plan};
 use super::sync::SyncMsg;
@@ -266,8 +268,27 @@ fn bootstrap(
     let (err_r, err_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_DIRECT).map_err(sys("pipe2"))?;
 
+    // The parent is born in the cgroup2 directory where it can be (CLONE_INTO_CGROUP) and
+    // joins the v1 hierarchies itself: see cgroup_join for why not cgroup.procs.
+    let mut join = JoinPlan::of(&cgroup)?;
+    let v2 = join.open_v2();
     em.pause_point("before-fork");
-    let parent_pid = match clone_stage(em, EXIT_SIGCHLD, Stage::Parent) {
+    let cloned = match &v2 {
+        Some(fd) => match clone_stage_into_cgroup(em, fd.as_fd(), Stage::Parent) {
+            Ok(c) => {
+                join.born_in_v2 = true;
+                Ok(c)
+            }
+            // A kernel without clone3/CLONE_INTO_CGROUP: fork, and join by writing.
+            Err(nix::Error::ENOSYS | nix::Error::EINVAL | nix::Error::E2BIG) => {
+                clone_stage(em, EXIT_SIGCHLD, Stage::Parent)
+            }
+            Err(e) => Err(e),
+        },
+        None => clone_stage(em, EXIT_SIGCHLD, Stage::Parent),
+    };
+    drop(v2);
+    let parent_pid = match cloned {
         Err(e) => return Err(RuntimeError::sys("fork [0:PARENT]", e)),
         Ok(Cloned::Child) => {
             drop(boot_create);
@@ -275,6 +296,7 @@ fn bootstrap(
             drop(err_r);
             let sh = Shared {
                 plan,
+                join,
                 em: std::mem::replace(em, Emitter::new("", Stage::Parent)),
                 err_pipe: err_w,
                 host_proc,
@@ -291,12 +313,6 @@ fn bootstrap(
     drop((boot_parent, init_init, err_w, fifo, host_proc));
     cleanup.pids.push(parent_pid);
 
-    cgroup.apply(parent_pid)?;
-    em.emit(EventKind::CgroupJoin {
-        path: cgroup.path.clone(),
-        pid: parent_pid.as_raw(),
-        mode: cgroup.mode.as_str().to_string(),
-    });
     boot_create
         .send(
             em,

@@ -5,6 +5,7 @@
 //! `CLONE_PARENT`, so every stage is a child of `create`, as in runc. No threads exist
 //! before the clones. One file per stage: [`create`], [`parent`], [`child`], [`init`].
 
+pub mod cgroup_join;
 pub mod channel;
 pub mod child;
 pub mod clone;
@@ -32,6 +33,8 @@ pub const COMM_INIT: &str = "isc:[2:INIT]";
 /// What every stage inherits from `create` (all descriptors `O_CLOEXEC`).
 pub struct Shared {
     pub plan: Plan,
+    /// How `[0:PARENT]` joins the cgroup.
+    pub join: cgroup_join::JoinPlan,
     pub em: Emitter,
     /// Write end of the error pipe (`O_DIRECT`: one packet per failure).
     pub err_pipe: OwnedFd,

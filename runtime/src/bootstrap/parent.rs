@@ -20,6 +20,11 @@ use crate::process::oom::set_oom_score_adj;
 /// Run stage 0. Never returns.
 pub fn run(mut sh: Shared, boot: Channel, ends: InitEnds) -> ! {
     sh.begin_stage(Stage::Parent, COMM_PARENT, None);
+    // Into the cgroup first: everything this stage makes is born inside it.
+    let join = sh.join.clone();
+    if let Err(f) = join.join_self(&mut sh.em) {
+        sh.fail(f);
+    }
     if let Err(e) = boot.expect(&mut sh.em, SyncMsg::Bootstrap) {
         sh.fail(e.into_failure(Stage::Parent));
     }
