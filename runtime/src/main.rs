@@ -7,6 +7,10 @@ use initscope_runtime::cli::{self, log, Cli};
 
 fn main() {
     let cli = Cli::parse();
+    if let (true, Some(path)) = (cli.debug, &cli.log) {
+        let argv: Vec<String> = std::env::args().collect();
+        log::append(path, cli.log_format, "debug", &format!("command: {}", argv.join(" ")));
+    }
     let code = match cli::execute(&cli) {
         Ok(code) => code,
         Err(e) => {

@@ -35,7 +35,7 @@ pub struct Cli {
     /// Format of --log: text or json.
     #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Write debug lines to --log.
+    /// Write debug lines (the command line) to --log.
     #[arg(long, global = true)]
     pub debug: bool,
     /// Accepted for compatibility; cgroupfs is always used.
