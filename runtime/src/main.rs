@@ -9,7 +9,12 @@ fn main() {
     let cli = Cli::parse();
     if let (true, Some(path)) = (cli.debug, &cli.log) {
         let argv: Vec<String> = std::env::args().collect();
-        log::append(path, cli.log_format, "debug", &format!("command: {}", argv.join(" ")));
+        log::append(
+            path,
+            cli.log_format,
+            "debug",
+            &format!("command: {}", argv.join(" ")),
+        );
     }
     let code = match cli::execute(&cli) {
         Ok(code) => code,
