@@ -5,4 +5,6 @@
 pub mod bootstrap;
 pub mod cgroups;
 pub mod events;
+pub mod fdpass;
 pub mod rootfs;
+pub mod seccomp;
