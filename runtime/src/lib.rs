@@ -6,5 +6,6 @@ pub mod bootstrap;
 pub mod cgroups;
 pub mod events;
 pub mod fdpass;
+pub mod hooks;
 pub mod rootfs;
 pub mod seccomp;
