@@ -102,6 +102,9 @@ pub enum SeccompError {
     /// `seccomp(2)` refused the program.
     #[error("seccomp: loading the filter: {message}")]
     Load { errno: i32, message: String },
+    /// Copying the listener fd out of init failed.
+    #[error("seccomp: taking the listener fd from init: {message}")]
+    Handover { errno: i32, message: String },
     /// Handing the notify fd to the agent at `listenerPath` failed.
     #[error("linux.seccomp.listenerPath ({path}): {message}")]
     Listener { path: String, message: String },
@@ -111,7 +114,7 @@ impl SeccompError {
     /// The errno behind the error, when there is one.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            SeccompError::Load { errno, .. } => Some(*errno),
+            SeccompError::Load { errno, .. } | SeccompError::Handover { errno, .. } => Some(*errno),
             _ => None,
         }
     }

@@ -2,8 +2,14 @@
 //! the runtime spec's protocol (runc's `sendContainerProcessState`): one `SCM_RIGHTS`
 //! message whose data is the `ContainerProcessState` JSON and whose fd list is
 //! `["seccompFd"]`.
+//!
+//! The fd is born in `[2:INIT]` (from [`super::Filter::load`]) but `listenerPath` resolves
+//! in the runtime's namespaces: as in current runc, init sends only the fd's *number*
+//! (`procSeccomp`), `create` copies the fd out of init with [`take_fd_from`]
+//! (`pidfd_getfd`) and answers `procSeccompDone`. Init thus needs no `sendmsg` after the
+//! filter is in place (a profile may notify on it).
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use oci_spec::runtime::{ContainerProcessState, State, SECCOMP_FD_NAME};
@@ -39,6 +45,36 @@ pub fn send_to_listener(
     fdpass::send_fd(&sock, fd.as_fd(), process_state_json.as_bytes()).map_err(err)
 }
 
+/// Copy fd number `remote_fd` out of process `pid` (`pidfd_open` + `pidfd_getfd`; the
+/// caller needs ptrace rights over `pid`, which `create` has over its own init).
+pub fn take_fd_from(pid: i32, remote_fd: RawFd) -> Result<OwnedFd, SeccompError> {
+    let err = |op: &str| SeccompError::Handover {
+        errno: nix::errno::Errno::last_raw(),
+        message: format!("{op} (fd {remote_fd} of pid {pid}): {}", nix::Error::last()),
+    };
+    // SAFETY: pidfd_open takes a pid and flags; no memory is passed.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        return Err(err("pidfd_open"));
+    }
+    // SAFETY: the kernel just returned this fd; nobody else owns it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+    // SAFETY: pidfd_getfd takes two fds and flags and returns a new fd (close-on-exec).
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_getfd,
+            std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+            remote_fd,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(err("pidfd_getfd"));
+    }
+    // SAFETY: the kernel just returned this fd; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +95,22 @@ mod tests {
         assert_eq!(v["ociVersion"], "1.2.0");
         assert_eq!(v["state"]["id"], "c1");
         assert_eq!(v["state"]["status"], "creating");
+    }
+
+    #[test]
+    fn an_fd_is_copied_out_of_a_process_by_number() {
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let copy = take_fd_from(
+            std::process::id() as i32,
+            std::os::fd::AsRawFd::as_raw_fd(&r),
+        )
+        .unwrap();
+        drop(r);
+        nix::unistd::write(&w, b"k").unwrap();
+        let mut b = [0u8; 1];
+        nix::unistd::read(&copy, &mut b).unwrap();
+        assert_eq!(&b, b"k");
+        assert!(take_fd_from(std::process::id() as i32, 999_999).is_err());
     }
 
     #[test]
