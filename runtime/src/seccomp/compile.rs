@@ -100,7 +100,10 @@ pub fn compile(cfg: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         }
     }
 
-    let program = export(&ctx)?;
+    // runc's -ENOSYS stub goes in front of libseccomp's program (see enosys.rs).
+    let mut program = super::enosys::stub(cfg);
+    let enosys_stub = !program.is_empty();
+    program.extend(export(&ctx)?);
     Ok(Filter {
         summary: Summary {
             default_action: action_name(cfg.default_action(), cfg.default_errno_ret()),
@@ -109,6 +112,7 @@ pub fn compile(cfg: &LinuxSeccomp) -> Result<Filter, SeccompError> {
             flags: flag_names,
             skipped,
             notify,
+            enosys_stub,
             instructions: program.len(),
         },
         program,

@@ -5,7 +5,7 @@
 //!    libseccomp build the BPF program exactly as runc does (unknown syscall names are
 //!    skipped, a rule whose action equals the default is dropped, several conditions on
 //!    the same argument become one rule each, more than 32 names switch on libseccomp's
-//!    binary tree). The result, [`Filter`], is plain data: the BPF instructions and the
+//!    binary tree, runc's `-ENOSYS` stub for syscalls newer than the profile). The result, [`Filter`], is plain data: the BPF instructions and the
 //!    `seccomp(2)` flags, so the stages inherit it through the clones.
 //! 2. [`Filter::load`] (in `[2:INIT]`, as late as runc does it): one `seccomp(2)` call. It
 //!    returns the notify listener fd when a rule uses `SCMP_ACT_NOTIFY`; the runtime then
@@ -17,6 +17,7 @@
 
 mod check;
 mod compile;
+mod enosys;
 mod load;
 pub mod notify;
 
@@ -53,6 +54,8 @@ pub struct Summary {
     pub skipped: Vec<String>,
     /// A rule uses `SCMP_ACT_NOTIFY`: loading returns a listener fd.
     pub notify: bool,
+    /// runc's stub answers ENOSYS for syscalls newer than the profile (see `enosys.rs`).
+    pub enosys_stub: bool,
     /// BPF instructions in the program.
     pub instructions: usize,
 }
