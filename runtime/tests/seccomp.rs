@@ -4,72 +4,18 @@
 //! Needs root only for the runc comparison (skipped without runc); loading a filter needs
 //! CAP_SYS_ADMIN or no_new_privs, and the children set neither unless a test says so.
 
-use std::ffi::CString;
+mod seccomp_common;
+
 use std::os::fd::{AsFd, AsRawFd};
-use std::path::Path;
 use std::process::Command;
 
 use initscope_runtime::fdpass;
-use initscope_runtime::seccomp::{compile, Filter};
 use nix::sys::signal::Signal;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, ForkResult};
-use oci_spec::runtime::LinuxSeccomp;
+use seccomp_common::*;
 use serde_json::json;
-
-fn filter(v: serde_json::Value) -> Filter {
-    let cfg: LinuxSeccomp = serde_json::from_value(v).expect("profile parses");
-    compile(&cfg).expect("profile compiles")
-}
-
-/// Run `f` in a forked child and return how it ended. The child exits with `f`'s value; a
-/// panic is exit 101.
-fn in_child(f: impl FnOnce() -> i32) -> WaitStatus {
-    // SAFETY: the child only makes syscalls and leaves with _exit; it never returns into
-    // the test harness (whose other threads do not exist in it).
-    match unsafe { fork() }.expect("fork") {
-        ForkResult::Child => {
-            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
-            // SAFETY: _exit ends the child without running the parent's atexit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => waitpid(child, None).expect("waitpid"),
-    }
-}
-
-fn load_or_exit(f: &Filter) {
-    if f.load().is_err() {
-        // SAFETY: leaving the child; 200 marks "the load itself failed".
-        unsafe { libc::_exit(200) }
-    }
-}
-
-/// The errno of the last failed call, as an exit code.
-fn errno() -> i32 {
-    nix::errno::Errno::last_raw()
-}
-
-fn exited(s: WaitStatus) -> i32 {
-    match s {
-        WaitStatus::Exited(_, c) => c,
-        other => panic!("child did not exit normally: {other:?}"),
-    }
-}
-
-fn mkdir(path: &Path) -> i32 {
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: a NUL-terminated path that outlives the call.
-    if unsafe { libc::mkdir(c.as_ptr(), 0o755) } == 0 {
-        0
-    } else {
-        errno()
-    }
-}
-
-const BUSYBOX: &str = "/bin/busybox";
-
-const MKDIR_NAMES: [&str; 2] = ["mkdir", "mkdirat"];
 
 #[test]
 fn errno_action_returns_eperm_by_default_and_unknown_names_are_skipped() {
@@ -206,7 +152,7 @@ fn trap_sends_a_catchable_sigsys_and_trace_without_tracer_is_enosys() {
 }
 
 #[test]
-fn log_default_allows_and_the_kernel_logs_it() {
+fn log_default_allows_and_returns_seccomp_ret_log() {
     let f = filter(json!({
         "defaultAction": "SCMP_ACT_LOG",
         "syscalls": [{"names": MKDIR_NAMES, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EROFS}]
@@ -237,19 +183,26 @@ fn log_default_allows_and_the_kernel_logs_it() {
     let mut buf = [0u8; 16];
     let n = nix::unistd::read(&rd, &mut buf).unwrap();
     let pid = std::str::from_utf8(&buf[..n]).unwrap().to_string();
-    // The audit record of SECCOMP_RET_LOG (type 1326) goes to the kernel log when no audit
-    // daemon listens (dmesg needs CAP_SYSLOG: root only).
+    // LOG, not ALLOW: the program's default verdict is SECCOMP_RET_LOG (BPF_RET|BPF_K).
+    assert!(
+        f.program()
+            .iter()
+            .any(|i| i.code == 0x06 && i.k == libc::SECCOMP_RET_LOG),
+        "no `ret SECCOMP_RET_LOG` in the program"
+    );
+    // The kernel's audit record (type 1326) goes to dmesg when no audit daemon listens, but
+    // printk rate-limits it (10 per 5 s, shared with the kill tests and the whole machine):
+    // report it when it is there, do not depend on it.
     let logged = std::fs::read_to_string("/proc/sys/kernel/seccomp/actions_logged")
         .is_ok_and(|a| a.split_whitespace().any(|w| w == "log"));
     if nix::unistd::geteuid().is_root() && logged {
+        std::thread::sleep(std::time::Duration::from_millis(100));
         let out = Command::new("dmesg").output().expect("dmesg");
-        let log = String::from_utf8_lossy(&out.stdout);
         let needle = format!("pid={pid} ");
-        assert!(
-            log.lines()
-                .any(|l| l.contains("type=1326") && l.contains(&needle)),
-            "no seccomp audit record for pid {pid} in dmesg"
-        );
+        let seen = String::from_utf8_lossy(&out.stdout).lines().any(|l| {
+            l.contains("type=1326") && l.contains(&needle) && l.contains("code=0x7ffc0000")
+        });
+        eprintln!("SECCOMP_RET_LOG audit record for pid {pid} in dmesg: {seen}");
     }
 }
 
@@ -481,270 +434,4 @@ fn bad_action_and_architecture_are_rejected_naming_the_field() {
         e.starts_with("linux.seccomp.architectures[0]: unknown architecture \"SCMP_ARCH_PDP11\""),
         "{e}"
     );
-}
-
-/// One profile, two runtimes: runc (Debian's, with its libseccomp-golang) runs a busybox
-/// script in a container under the profile; our filter runs the same script in a child.
-/// What the script reports — which calls failed, with which errno — must be the same.
-#[test]
-fn same_verdicts_as_runc_on_one_profile() {
-    let runc = Path::new("/usr/sbin/runc");
-    if !nix::unistd::geteuid().is_root() || !runc.exists() {
-        eprintln!("skipped: needs root and runc");
-        return;
-    }
-    // Many rarely used calls denied (more than 32 names: libseccomp's binary tree, as runc
-    // switches it on), an errnoRet, an argument filter, a name this kernel does not know.
-    let rare = [
-        "acct",
-        "add_key",
-        "bpf",
-        "clock_adjtime",
-        "clock_settime",
-        "create_module",
-        "delete_module",
-        "finit_module",
-        "get_kernel_syms",
-        "get_mempolicy",
-        "init_module",
-        "ioperm",
-        "iopl",
-        "kcmp",
-        "kexec_file_load",
-        "kexec_load",
-        "keyctl",
-        "lookup_dcookie",
-        "mbind",
-        "move_pages",
-        "nfsservctl",
-        "open_by_handle_at",
-        "perf_event_open",
-        "pivot_root",
-        "process_vm_readv",
-        "process_vm_writev",
-        "ptrace",
-        "query_module",
-        "quotactl",
-        "reboot",
-        "request_key",
-        "set_mempolicy",
-        "setns",
-        "settimeofday",
-        "swapoff",
-        "swapon",
-        "sysfs",
-        "_sysctl",
-        "umount",
-        "umount2",
-        "unshare",
-        "uselib",
-        "userfaultfd",
-        "ustat",
-        "vm86",
-        "vm86old",
-        "initscope_not_a_syscall",
-    ];
-    let profile = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-        "syscalls": [
-            {"names": rare.to_vec(), "action": "SCMP_ACT_ERRNO"},
-            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EXDEV},
-            {"names": ["chmod", "fchmod", "fchmodat", "fchmodat2"], "action": "SCMP_ACT_ERRNO"},
-            {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EACCES,
-             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]}
-        ]
-    });
-    let script = "mkdir d; echo mkdir=$?; touch f; echo touch=$?; chmod 600 f; echo chmod=$?; \
-                  linux32 true; echo linux32=$?; unshare -U true; echo unshare=$?; echo done";
-
-    // runc: a busybox bundle with the profile.
-    let tmp = tempfile::tempdir().unwrap();
-    let bundle = tmp.path().join("bundle");
-    let rootfs = bundle.join("rootfs");
-    for d in ["bin", "tmp", "proc", "dev", "sys"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
-    let out = Command::new(runc)
-        .args(["spec", "--bundle"])
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "runc spec: {out:?}");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
-    config["process"]["terminal"] = json!(false);
-    config["process"]["args"] = json!(["/bin/busybox", "sh", "-c", script]);
-    config["process"]["cwd"] = json!("/tmp");
-    config["root"]["readonly"] = json!(false);
-    config["linux"]["seccomp"] = profile.clone();
-    std::fs::write(
-        bundle.join("config.json"),
-        serde_json::to_vec(&config).unwrap(),
-    )
-    .unwrap();
-    let id = format!("isc-seccomp-{}", std::process::id());
-    let root = tmp.path().join("runc-root");
-    let out = Command::new(runc)
-        .arg("--root")
-        .arg(&root)
-        .args(["run", "--bundle"])
-        .arg(&bundle)
-        .arg(&id)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    // Whatever happened, leave no container behind.
-    let _ = Command::new(runc)
-        .arg("--root")
-        .arg(&root)
-        .args(["delete", "--force", &id])
-        .output();
-    let theirs =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(theirs.contains("done"), "runc run: {out:?}");
-
-    // Ours: the same script in a child, under our filter, in a scratch cwd.
-    let f = filter(profile);
-    assert!(f.summary().syscalls > 32);
-    let work = tmp.path().join("work");
-    std::fs::create_dir(&work).unwrap();
-    let (rd, wr) = nix::unistd::pipe().unwrap();
-    let s = in_child(|| {
-        let _ = nix::unistd::dup2_stdout(&wr);
-        let _ = nix::unistd::dup2_stderr(&wr);
-        if std::env::set_current_dir(&work).is_err() {
-            return 1;
-        }
-        // runc's default spec sets noNewPrivileges: load the way runc did.
-        let _ = nix::sys::prctl::set_no_new_privs();
-        load_or_exit(&f);
-        let prog = CString::new(BUSYBOX).unwrap();
-        let args = ["sh", "-c", script].map(|a| CString::new(a).unwrap());
-        let _ = nix::unistd::execv(&prog, &args);
-        2
-    });
-    drop(wr);
-    let mut ours = Vec::new();
-    let mut file = std::fs::File::from(rd);
-    std::io::Read::read_to_end(&mut file, &mut ours).unwrap();
-    let ours = String::from_utf8_lossy(&ours).into_owned();
-    assert_eq!(exited(s), 0, "{ours}");
-
-    let norm = |s: &str| {
-        let mut l: Vec<String> = s.lines().map(str::to_string).collect();
-        l.sort();
-        l
-    };
-    eprintln!("under the profile (ours = runc):\n{ours}");
-    assert_eq!(norm(&ours), norm(&theirs), "ours:\n{ours}\nrunc:\n{theirs}");
-    for want in ["mkdir=1", "chmod=1", "linux32=1", "unshare=1", "touch=0"] {
-        assert!(ours.contains(want), "{want} missing in:\n{ours}");
-    }
-}
-
-/// A syscall through the i386 entry point (`int 0x80`), with no arguments: returns the
-/// raw result (`-errno` on failure).
-#[cfg(target_arch = "x86_64")]
-fn int80(nr: i32) -> i32 {
-    let ret: i32;
-    // SAFETY: `int 0x80` with eax = nr and zeroed argument registers; the kernel preserves
-    // every register but eax, and the seccomp filter answers these calls without running
-    // them.
-    unsafe {
-        // rbx belongs to LLVM: swap a zero into it around the call.
-        std::arch::asm!(
-            "xchg {z}, rbx",
-            "int 0x80",
-            "xchg {z}, rbx",
-            z = inout(reg) 0u64 => _,
-            inlateout("eax") nr => ret,
-            in("ecx") 0, in("edx") 0, in("esi") 0, in("edi") 0,
-            options(nostack),
-        );
-    }
-    ret
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn int80(_nr: i32) -> i32 {
-    -libc::ENOSYS
-}
-
-/// runc's -ENOSYS stub: under a refusing default, a syscall newer than anything the profile
-/// names fails with ENOSYS (so glibc falls back from clone3 to clone), an older one that is
-/// not allowed still gets the default errno.
-#[test]
-fn syscalls_newer_than_the_profile_get_enosys() {
-    if libseccomp::ScmpArch::native() != libseccomp::ScmpArch::X8664 {
-        eprintln!("skipped: syscall numbers below are x86_64's");
-        return;
-    }
-    let f = filter(json!({
-        "defaultAction": "SCMP_ACT_ERRNO",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-        // The largest named x86_64 syscall is exit_group (231).
-        "syscalls": [{"names": ["exit_group", "exit", "getppid", "write"], "action": "SCMP_ACT_ALLOW"}]
-    }));
-    assert!(f.summary().enosys_stub);
-    let s = in_child(|| {
-        load_or_exit(&f);
-        let call = |nr: libc::c_long| {
-            // SAFETY: raw syscalls with zero arguments; the filter answers before the kernel
-            // looks at any of them.
-            if unsafe { libc::syscall(nr, 0, 0, 0) } == -1 {
-                errno()
-            } else {
-                0
-            }
-        };
-        let clone3 = call(libc::SYS_clone3); // 435 > 231
-        let getuid = call(libc::SYS_getuid); // 102 <= 231, not allowed
-        let getppid = call(libc::SYS_getppid); // allowed
-        if getppid != 0 {
-            return 20;
-        }
-        if getuid != libc::EPERM {
-            return 21;
-        }
-        clone3
-    });
-    assert_eq!(exited(s), libc::ENOSYS);
-
-    // The i386 ABI (int 0x80 from this 64-bit process) has its own limit: exit_group is
-    // 252 there. Its clone3 (435) is newer; its getuid32 (199) is older and refused.
-    let s = in_child(|| {
-        load_or_exit(&f);
-        let ret_clone3 = int80(435);
-        let ret_getuid32 = int80(199);
-        if ret_getuid32 != -libc::EPERM {
-            return 22;
-        }
-        -ret_clone3
-    });
-    assert_eq!(exited(s), libc::ENOSYS);
-
-    // runc adds the stub only for listed architectures: without them clone3 gets EPERM.
-    let f = filter(json!({
-        "defaultAction": "SCMP_ACT_ERRNO",
-        "syscalls": [{"names": ["exit_group", "exit", "getppid", "write"], "action": "SCMP_ACT_ALLOW"}]
-    }));
-    assert!(!f.summary().enosys_stub);
-    let s = in_child(|| {
-        load_or_exit(&f);
-        // SAFETY: a raw syscall the filter refuses before the kernel looks at it.
-        if unsafe { libc::syscall(libc::SYS_clone3, 0, 0) } == -1 {
-            errno()
-        } else {
-            0
-        }
-    });
-    assert_eq!(exited(s), libc::EPERM);
-
-    // With a permissive default there is no stub: the kernel itself answers.
-    let f = filter(json!({"defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64"],
-        "syscalls": [{"names": ["getuid"], "action": "SCMP_ACT_ERRNO"}]}));
-    assert!(!f.summary().enosys_stub);
 }
