@@ -117,6 +117,32 @@ fn a_hook_gets_the_state_on_stdin_exactly_its_env_and_its_argv() {
 }
 
 #[test]
+fn only_stdio_reaches_a_hook() {
+    // An fd of the runtime without close-on-exec (std would pass it on).
+    // SAFETY: dup of stdin; the new fd is closed at the end of the test.
+    let leaky = unsafe { libc::dup(0) };
+    assert!(leaky > 2);
+    let hook: Hook =
+        serde_json::from_value(json!({"path": BUSYBOX, "args": ["sleep", "1"]})).unwrap();
+    let mut fds = None;
+    run_hook(HookKind::StartContainer, 0, &hook, &state(), &mut |k| {
+        // Called once the hook has exec'd: look at what it holds.
+        if let EventKind::HookStart { hook_pid, .. } = k {
+            let list: std::collections::BTreeSet<i32> =
+                std::fs::read_dir(format!("/proc/{hook_pid}/fd"))
+                    .unwrap()
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect();
+            fds = Some(list);
+        }
+    })
+    .unwrap();
+    // SAFETY: closing the fd this test made.
+    unsafe { libc::close(leaky) };
+    assert_eq!(fds.unwrap(), std::collections::BTreeSet::from([0, 1, 2]));
+}
+
+#[test]
 fn a_large_state_never_blocks_even_when_the_hook_does_not_read_it() {
     let dir = tempfile::tempdir().unwrap();
     let big = json!({"ociVersion": "1.2.0", "id": "big", "status": "created",

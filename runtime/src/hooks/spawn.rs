@@ -56,6 +56,21 @@ pub fn run_hook(
             cmd.env(k, v);
         }
     }
+    // Only stdio crosses into the hook: no fd of the runtime (a host directory, a channel,
+    // --preserve-fds) leaks into a process that may run in the container (CVE-2024-21626).
+    // SAFETY: the closure runs between fork and exec and makes one raw syscall, which is
+    // async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            Ok(())
+        });
+    }
     let stdin = state_memfd(state_json).map_err(|e| sys("memfd_create", e))?;
     // Its own process group, so a timeout kills what it started too.
     cmd.process_group(0)
