@@ -489,6 +489,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn probe_can_move_to_another_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Probe>();
+    }
+
+    #[test]
     fn ring_size_rounds_up_and_refuses_huge() {
         assert_eq!(ring_size(0).unwrap(), 4096);
         assert_eq!(ring_size(5000).unwrap(), 8192);

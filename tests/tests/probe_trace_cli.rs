@@ -174,6 +174,23 @@ fn sigint_while_attached_detaches_everything() {
 }
 
 #[test]
+fn even_sigkill_leaves_no_program_loaded() {
+    let _g = serial();
+    let mut target = sleeper();
+    let (mut tr, ids) = start_trace(&["--pid", &target.id().to_string()]);
+    tr.kill().unwrap();
+    tr.wait().unwrap();
+    // nothing is pinned: the programs go with the last fd
+    assert_eq!(
+        still_loaded(&ids),
+        Vec::<u64>::new(),
+        "programs left after SIGKILL"
+    );
+    target.kill().unwrap();
+    target.wait().unwrap();
+}
+
+#[test]
 fn sigterm_with_a_command_stops_it_and_detaches() {
     let _g = serial();
     let (mut tr, ids) = start_trace(&["--", "sleep", "300"]);
