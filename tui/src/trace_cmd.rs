@@ -306,7 +306,11 @@ impl TextTree {
                 )
             }
             KernelKind::Unshare {
-                flags, ret, errno, ns, ..
+                flags,
+                ret,
+                errno,
+                ns,
+                ..
             } => {
                 let mut s = format!("unshare [{}]", flags.join("|"));
                 s += &self.outcome(e.tgid, *ret, errno, ns);
@@ -357,7 +361,10 @@ impl TextTree {
             } => match (code, signal) {
                 (Some(c), _) => format!("exit {c}"),
                 (None, Some(s)) => {
-                    format!("killed by {s}{}", if *core_dumped { " (core dumped)" } else { "" })
+                    format!(
+                        "killed by {s}{}",
+                        if *core_dumped { " (core dumped)" } else { "" }
+                    )
                 }
                 _ => "exit".to_string(),
             },
@@ -384,7 +391,13 @@ impl TextTree {
     }
 
     /// "= 0; new user:[4026532…]" or "= -1 EPERM".
-    fn outcome(&mut self, tgid: i32, ret: i64, errno: &Option<String>, ns: &Option<Namespaces>) -> String {
+    fn outcome(
+        &mut self,
+        tgid: i32,
+        ret: i64,
+        errno: &Option<String>,
+        ns: &Option<Namespaces>,
+    ) -> String {
         if ret < 0 {
             return format!(" failed: {}", errno.as_deref().unwrap_or("?"));
         }
@@ -437,7 +450,10 @@ fn ns_diff(old: &Namespaces, new: &Namespaces) -> String {
 }
 
 fn quote(a: &str) -> String {
-    if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+[]".contains(c)) {
+    if !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+[]".contains(c))
+    {
         a.to_string()
     } else {
         format!("'{}'", a.replace('\'', r"'\''"))
@@ -480,9 +496,18 @@ mod tests {
     fn indents_by_creator_and_names_what_changed() {
         let mut t = TextTree::default();
         let root = t
-            .line(&ev(1_000, 10, 10, "runc", KernelKind::Namespaces { ns: ns(5, 6) }))
+            .line(&ev(
+                1_000,
+                10,
+                10,
+                "runc",
+                KernelKind::Namespaces { ns: ns(5, 6) },
+            ))
             .unwrap();
-        assert!(root.ends_with("tracked; namespaces user:[1] pid:[5] pid_for_children:[5] mnt:[6]"), "{root}");
+        assert!(
+            root.ends_with("tracked; namespaces user:[1] pid:[5] pid_for_children:[5] mnt:[6]"),
+            "{root}"
+        );
         let fork = t
             .line(&ev(
                 2_000,
@@ -518,7 +543,10 @@ mod tests {
                 },
             ))
             .unwrap();
-        assert_eq!(exit, "  0.000002    11/1     sh               killed by SIGKILL");
+        assert_eq!(
+            exit,
+            "  0.000002    11/1     sh               killed by SIGKILL"
+        );
     }
 
     #[test]
@@ -539,8 +567,13 @@ mod tests {
             errno: Some("EPERM".into()),
             ns: None,
         };
-        assert!(t.line(&ev(2, 10, 10, "x", failed)).unwrap().ends_with("unshare [CLONE_NEWUSER] failed: EPERM"));
-        let lost = t.line(&ev(3, 0, 0, "", KernelKind::Lost { count: 5 })).unwrap();
+        assert!(t
+            .line(&ev(2, 10, 10, "x", failed))
+            .unwrap()
+            .ends_with("unshare [CLONE_NEWUSER] failed: EPERM"));
+        let lost = t
+            .line(&ev(3, 0, 0, "", KernelKind::Lost { count: 5 }))
+            .unwrap();
         assert!(lost.contains("!! 5 events lost"), "{lost}");
         assert_eq!(t.lost, 5);
     }
