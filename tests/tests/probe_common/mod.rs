@@ -118,6 +118,17 @@ pub fn bpf_progs_of(pid: i32) -> Vec<u64> {
     ids
 }
 
+/// IDs of the BPF programs any live process holds open.
+pub fn bpf_progs_held_by_anyone() -> Vec<u64> {
+    let mut ids = Vec::new();
+    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() {
+            ids.extend(bpf_progs_of(pid));
+        }
+    }
+    ids
+}
+
 /// IDs of every loaded BPF program, per `bpftool prog show`.
 pub fn bpf_progs() -> Vec<u64> {
     let out = std::process::Command::new("bpftool")
