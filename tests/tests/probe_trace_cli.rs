@@ -238,3 +238,22 @@ fn a_panic_unwinds_through_the_probe_and_detaches() {
         "programs left after a panic"
     );
 }
+
+#[test]
+fn attached_by_pid_it_ends_when_the_process_does() {
+    let _g = serial();
+    let mut target = Command::new("sh")
+        .args(["-c", "sleep 2; exit 3"])
+        .spawn()
+        .unwrap();
+    let out = trace(&["--pid", &target.id().to_string()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(target.wait().unwrap().code(), Some(3));
+    // sh and its sleep were tracked (the sleep already running), both seen to exit
+    assert_eq!(stdout.matches("tracked; namespaces").count(), 2, "{stdout}");
+    assert!(
+        stdout.lines().last().unwrap().ends_with("exit 3"),
+        "{stdout}"
+    );
+}
