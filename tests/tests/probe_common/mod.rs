@@ -329,7 +329,7 @@ impl RuncBundle {
 impl Drop for RuncBundle {
     fn drop(&mut self) {
         // whichever runtime ran it, `delete -f` under our private root cleans up
-        let mut runtimes = vec![std::path::PathBuf::from("runc")];
+        let mut runtimes = vec![std::path::PathBuf::from("runc"), "crun".into()];
         let ours = std::env::var_os("INITSCOPE_RUNTIME_BIN")
             .map(Into::into)
             .unwrap_or_else(|| {
