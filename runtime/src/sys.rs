@@ -29,24 +29,6 @@ pub fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Mark every fd from `first` up as close-on-exec, so nothing of the runtime leaks into
-/// the container's process (CVE-2024-21626 was such a leak).
-pub fn cloexec_from(first: u32) -> io::Result<()> {
-    // SAFETY: close_range only changes flags of this process's fds; no memory is passed.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
 /// Join a new session keyring named `name` (runc's `_ses.<id>`), so the container does not
 /// share the host's. Returns the raw errno on failure.
 pub fn join_session_keyring(name: &str) -> Result<(), nix::Error> {

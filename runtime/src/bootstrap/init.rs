@@ -80,17 +80,11 @@ pub fn run(mut sh: Shared, to_parent: Channel, ends: InitEnds) -> ! {
     drop(fifo);
 
     crate::sys::reset_signals();
-    let keep = 3 + sh.plan.opts.preserve_fds;
-    if let Err(e) = crate::sys::cloexec_from(keep) {
-        late_failure(
-            &mut sh,
-            StageFailure::sys(
-                Stage::Init,
-                "exec",
-                "close_range",
-                nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-            ),
-        );
+    // Nothing of the runtime's may reach the process: only stdio and --preserve-fds
+    // (CVE-2024-21626). Everything else is marked close-on-exec.
+    let keep = crate::fds::preserved(sh.plan.opts.preserve_fds);
+    if let Err(crate::fds::FdsError::Sys { op, errno }) = crate::fds::sanitize_fds(&keep) {
+        late_failure(&mut sh, StageFailure::sys(Stage::Init, "exec", op, errno));
     }
     sh.em.emit(EventKind::Exec {
         path: program.path.display().to_string(),
