@@ -140,3 +140,50 @@ fn kill_defaults_to_term() {
     rt.ok(&["delete", &id]);
     rt.assert_clean(&[&b.path]);
 }
+
+#[test]
+fn kill_all_signals_every_process_of_the_container() {
+    let rt = Runtime::new();
+    // No pid namespace: the background sleeps would not die with their shell on their own.
+    let b = Bundle::busybox(&["sh", "-c", "sleep 100 & sleep 100 & wait"]);
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid");
+    });
+    let id = rt.id("killall");
+    rt.ok(&["run", "-d", "-b", b.path_str(), &id]);
+    rt.wait_status(&id, "running");
+    let procs = |id: &str| -> Vec<String> {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/pids/initscope/{id}/cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while procs(&id).len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", procs(&id));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    rt.ok(&["kill", "--all", &id, "KILL"]);
+    rt.wait_status(&id, "stopped");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !procs(&id).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "left: {:?}",
+            procs(&id)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let signalled = rt
+        .events_of(&id)
+        .into_iter()
+        .filter(|e| e["kind"] == "signal" && e["signal"] == "SIGKILL")
+        .count();
+    assert_eq!(signalled, 3, "one signal event per process");
+    rt.ok(&["delete", &id]);
+    rt.assert_clean(&[&b.path]);
+}

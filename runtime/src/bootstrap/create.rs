@@ -220,10 +220,6 @@ fn bootstrap(
         cgroup: None,
         config: plan.spec.clone(),
     };
-    dir.save(&state)?;
-    em.emit(EventKind::State {
-        status: "creating".into(),
-    });
 
     let fifo_path = dir.fifo();
     nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
@@ -253,9 +249,14 @@ fn bootstrap(
         plan.opts.systemd_cgroup,
     )?;
     cleanup.cgroup = Some(cgroup.clone());
-    cgroup.create(Some(&resources), &mut |k| em.emit(k))?;
+    // Saved with the cgroup before it is made: a create killed from here on leaves a
+    // state that `delete` can clean up completely.
     state.cgroup = Some(cgroup.clone());
     dir.save(&state)?;
+    em.emit(EventKind::State {
+        status: "creating".into(),
+    });
+    cgroup.create(Some(&resources), &mut |k| em.emit(k))?;
 
     let sys = |what: &str| {
         let what = what.to_string();
