@@ -243,13 +243,17 @@ fn events_stream_to_a_unix_datagram_socket_and_losses_are_counted() {
     let sock_dir = tempfile::tempdir().unwrap();
     let sock = sock_dir.path().join("events.sock");
     let listener = UnixDatagram::bind(&sock).unwrap();
+    // A safety net only: the test ends the reader with an END datagram.
     listener
-        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
     let reader = std::thread::spawn(move || {
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
         while let Ok(n) = listener.recv(&mut buf) {
+            if &buf[..n] == b"END" {
+                break;
+            }
             got.push(serde_json::from_slice::<Value>(&buf[..n]).unwrap());
         }
         got
@@ -266,6 +270,11 @@ fn events_stream_to_a_unix_datagram_socket_and_losses_are_counted() {
     with_env(&["start", &id]);
     rt.wait_status(&id, "stopped");
     let written = rt.state_events(&id);
+    // Every sender has exited; what it sent is queued before this.
+    let end = UnixDatagram::unbound().unwrap();
+    while end.send_to(b"END", &sock).is_err() {
+        std::thread::sleep(std::time::Duration::from_millis(5)); // queue full: reader catching up
+    }
     let got = reader.join().unwrap();
     assert!(!got.is_empty());
     assert!(got.iter().all(|e| e["container"] == id.as_str()));
