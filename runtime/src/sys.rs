@@ -90,6 +90,30 @@ pub fn kill_raw(pid: Pid, sig: i32) -> Result<(), nix::Error> {
     Ok(())
 }
 
+/// `setrlimit(resource, soft, hard)`.
+pub fn setrlimit(resource: i32, soft: u64, hard: u64) -> Result<(), nix::Error> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads the struct, which lives on our stack for the call.
+    if unsafe { libc::setrlimit(resource as _, &lim) } != 0 {
+        return Err(nix::Error::last());
+    }
+    Ok(())
+}
+
+/// `getrlimit(resource)` as (soft, hard).
+pub fn getrlimit(resource: i32) -> Option<(u64, u64)> {
+    let mut cur = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct on our stack.
+    (unsafe { libc::getrlimit(resource as _, &mut cur) } == 0)
+        .then_some((cur.rlim_cur, cur.rlim_max))
+}
+
 /// `errno` as the lower-case words people expect in one-line errors
 /// (`EACCES` → `permission denied`).
 pub fn errno_text(errno: i32) -> String {

@@ -15,6 +15,7 @@ pub mod init;
 pub mod parent;
 pub mod plan;
 pub mod sync;
+mod watch;
 
 use std::ffi::CString;
 use std::os::fd::OwnedFd;

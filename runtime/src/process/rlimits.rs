@@ -41,30 +41,17 @@ impl Rlimit {
     /// `setrlimit`, reported as `rlimit`. Raising a hard limit needs CAP_SYS_RESOURCE; the
     /// error then says what the current hard limit is.
     pub fn apply(&self, em: &mut Emitter) -> Result<(), StageFailure> {
-        let lim = libc::rlimit {
-            rlim_cur: self.soft,
-            rlim_max: self.hard,
-        };
-        // SAFETY: setrlimit reads the struct, which lives on our stack for the call.
-        let r = unsafe { libc::setrlimit(self.resource as _, &lim) };
-        if r != 0 {
-            let err = nix::Error::last();
+        if let Err(err) = crate::sys::setrlimit(self.resource, self.soft, self.hard) {
             let mut what = format!(
                 "setrlimit {} soft {} hard {}",
                 self.name, self.soft, self.hard
             );
-            let mut cur = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            // SAFETY: getrlimit writes into the struct on our stack.
-            if unsafe { libc::getrlimit(self.resource as _, &mut cur) } == 0
-                && self.hard > cur.rlim_max
-            {
-                what.push_str(&format!(
-                    " (above the current hard limit {}; raising it needs CAP_SYS_RESOURCE)",
-                    cur.rlim_max
-                ));
+            if let Some((_, hard)) = crate::sys::getrlimit(self.resource) {
+                if self.hard > hard {
+                    what.push_str(&format!(
+                        " (above the current hard limit {hard}; raising it needs CAP_SYS_RESOURCE)"
+                    ));
+                }
             }
             return Err(StageFailure::sys(em.stage(), "rlimit", what, err));
         }
