@@ -188,8 +188,11 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
     let dir = StateDir::new(&root_of(cli), id);
     let st = match dir.load() {
         Ok(st) => st,
-        // A directory without state.json (a create killed very early): --force clears it.
-        Err(RuntimeError::NotFound { .. }) if force && dir.exists() => return dir.remove(),
+        // A directory without a readable state.json (a create killed very early, a torn
+        // write): --force clears it.
+        Err(RuntimeError::NotFound { .. } | RuntimeError::Io { .. }) if force && dir.exists() => {
+            return dir.remove()
+        }
         Err(e) => return Err(e),
     };
     let status = st.status(&dir);
