@@ -187,3 +187,32 @@ fn kill_all_signals_every_process_of_the_container() {
     rt.ok(&["delete", &id]);
     rt.assert_clean(&[&b.path]);
 }
+
+#[test]
+fn delete_of_a_stopped_container_kills_what_its_init_left_behind() {
+    let rt = Runtime::new();
+    // No pid namespace: the background sleep outlives the shell, in the cgroup.
+    let b = Bundle::busybox(&["sh", "-c", "sleep 100 & exit 0"]);
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "pid");
+    });
+    let id = rt.id("orphan");
+    rt.ok(&["run", "-d", "-b", b.path_str(), &id]);
+    rt.wait_status(&id, "stopped");
+    let procs = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/initscope/{id}/cgroup.procs"))
+        .unwrap();
+    assert_eq!(
+        procs.lines().count(),
+        1,
+        "the sleep is still there: {procs}"
+    );
+    rt.ok(&["delete", &id]);
+    assert!(initscope_tests::cgroup_dirs(&id).is_empty());
+    let pid: i32 = procs.trim().parse().unwrap();
+    initscope_tests::reap_if_ours(pid);
+    assert!(initscope_tests::lingering(pid, &[id.clone()]).is_none());
+    rt.assert_clean(&[&b.path]);
+}

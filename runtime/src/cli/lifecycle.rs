@@ -204,9 +204,9 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
         ));
     }
     let mut em = command_emitter(cli, &dir, Stage::Delete, false);
-    if status != Status::Stopped {
-        kill_everything(&st, &mut em)?;
-    }
+    // Also for a stopped container: without a pid namespace, processes its init left
+    // behind live on in the cgroup (runc's destroy kills them too).
+    kill_everything(&st, &mut em)?;
     // (poststop hooks run here.)
     if let Some(cg) = &st.cgroup {
         destroy_cgroup(cg)?;
