@@ -213,6 +213,6 @@ fn delete_of_a_stopped_container_kills_what_its_init_left_behind() {
     assert!(initscope_tests::cgroup_dirs(&id).is_empty());
     let pid: i32 = procs.trim().parse().unwrap();
     initscope_tests::reap_if_ours(pid);
-    assert!(initscope_tests::lingering(pid, &[id.clone()]).is_none());
+    assert!(initscope_tests::lingering(pid, std::slice::from_ref(&id)).is_none());
     rt.assert_clean(&[&b.path]);
 }
