@@ -198,6 +198,20 @@ impl Plan {
             }
         }
         let linux = spec.linux().clone().unwrap_or_default();
+        // Refused rather than silently skipped: running without the filter a config asks
+        // for would be a security hole, wrong clocks a silent lie.
+        if linux.seccomp().is_some() {
+            return Err(invalid(
+                "linux.seccomp",
+                "seccomp filters are not applied yet: remove linux.seccomp to run this bundle",
+            ));
+        }
+        if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
+            return Err(invalid(
+                "linux.timeOffsets",
+                "time namespace offsets are not written yet: remove linux.timeOffsets",
+            ));
+        }
         let ns = namespace_plan(linux.namespaces().as_deref().unwrap_or(&[]))?;
         let uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
         let gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
@@ -509,6 +523,19 @@ mod tests {
             (
                 Box::new(|v| v["process"]["oomScoreAdj"] = 5000.into()),
                 "oomScoreAdj",
+            ),
+            (
+                Box::new(|v| {
+                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})
+                }),
+                "linux.seccomp",
+            ),
+            (
+                Box::new(|v| {
+                    v["linux"]["timeOffsets"] =
+                        serde_json::json!({"monotonic": {"secs": 1, "nanosecs": 0}})
+                }),
+                "linux.timeOffsets",
             ),
             (
                 Box::new(|v| {
