@@ -267,6 +267,7 @@ impl Runtime {
             }
         }
         let ids = self.ids.lock().unwrap().clone();
+        reap_orphans();
         for id in &ids {
             for dir in cgroup_dirs(id) {
                 out.push(format!("cgroup {}", dir.display()));
@@ -318,6 +319,31 @@ pub fn reap_if_ours(pid: i32) {
         let mut st = 0;
         // SAFETY: waitpid on a specific zombie child, writing into our local.
         unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG | libc::__WALL) };
+    }
+}
+
+/// Reap every zombie child of ours that is not a runtime command we spawned (those belong
+/// to their `Child` handles): container processes orphaned to us, the subreaper.
+pub fn reap_orphans() {
+    let me = std::process::id().to_string();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let mut f = stat[close + 1..].split_whitespace();
+        if f.next() == Some("Z") && f.next() == Some(me.as_str()) && comm != "initscope-runti" {
+            reap_if_ours(pid);
+        }
     }
 }
 
