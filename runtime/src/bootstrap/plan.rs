@@ -160,6 +160,17 @@ impl Plan {
             .ok_or_else(|| invalid("root", "missing: set root.path to the rootfs directory"))?;
         let rootfs = if root.path().is_absolute() {
             root.path().clone()
+        } else if climbs_out(root.path()) {
+            // The stages would make mount points (proc, dev, sys) in whatever host
+            // directory this names: refuse it rather than write outside the bundle.
+            return Err(invalid(
+                "root.path",
+                format!(
+                    "{} climbs out of the bundle {}: give an absolute path or one inside the bundle",
+                    root.path().display(),
+                    bundle.display()
+                ),
+            ));
         } else {
             bundle.join(root.path())
         };
@@ -329,6 +340,24 @@ fn namespace_plan(
     }
     plan.join.sort_by_key(|j| namespaces::join_rank(j.flag));
     Ok(plan)
+}
+
+/// Whether a relative path, read lexically, leaves the directory it is relative to
+/// (`../x`, `a/../../x`).
+fn climbs_out(rel: &Path) -> bool {
+    use std::path::Component;
+    let mut depth = 0i32;
+    for c in rel.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
 }
 
 fn process_plan(spec: &Spec) -> Result<ProcessPlan, ConfigError> {
@@ -548,6 +577,22 @@ mod tests {
             let spec = with(base(), f);
             let e = plan(spec).unwrap_err().to_string();
             assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_relative_rootfs_may_not_climb_out_of_the_bundle() {
+        for bad in ["..", "../../etc", "rootfs/../../x", "./a/../.."] {
+            let spec = with(base(), |v| v["root"]["path"] = bad.into());
+            let e = plan(spec).unwrap_err().to_string();
+            assert!(
+                e.contains("root.path") && e.contains("climbs out"),
+                "{bad}: {e}"
+            );
+        }
+        for good in ["rootfs", "./rootfs", "a/../rootfs", "/elsewhere/rootfs"] {
+            let spec = with(base(), |v| v["root"]["path"] = good.into());
+            assert!(plan(spec).is_ok(), "{good}");
         }
     }
 
