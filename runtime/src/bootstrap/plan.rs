@@ -391,10 +391,22 @@ fn process_plan(spec: &Spec) -> Result<ProcessPlan, ConfigError> {
             ));
         }
     }
+    let env = p.env().clone().unwrap_or_default();
+    // As runc: an entry without '=' is a mistake, not a variable.
+    if let Some((i, bad)) = env
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.split_once('=').is_none_or(|(name, _)| name.is_empty()))
+    {
+        return Err(invalid(
+            "process.env",
+            format!("entry {i} {bad:?} is not NAME=value"),
+        ));
+    }
     let user = p.user();
     Ok(ProcessPlan {
         args,
-        env: p.env().clone().unwrap_or_default(),
+        env,
         cwd: p.cwd().clone(),
         uid: user.uid(),
         gid: user.gid(),
@@ -571,6 +583,14 @@ mod tests {
                     v.as_object_mut().unwrap().remove("process");
                 }),
                 "process",
+            ),
+            (
+                Box::new(|v| v["process"]["env"] = serde_json::json!(["A=1", "NOEQUALS"])),
+                "process.env: entry 1 \"NOEQUALS\" is not NAME=value",
+            ),
+            (
+                Box::new(|v| v["process"]["env"] = serde_json::json!(["=x"])),
+                "process.env: entry 0",
             ),
         ];
         for (f, want) in cases {
