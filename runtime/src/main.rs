@@ -6,7 +6,15 @@ use clap::Parser;
 use initscope_runtime::cli::{self, log, Cli};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help
+        Err(e) => {
+            // One line, like every other error (clients show the first line only).
+            eprintln!("initscope-runtime: {}", cli::usage_error_line(&e));
+            std::process::exit(2);
+        }
+    };
     if let (true, Some(path)) = (cli.debug, &cli.log) {
         let argv: Vec<String> = std::env::args().collect();
         log::append(

@@ -212,6 +212,24 @@ pub fn execute(cli: &Cli) -> Result<i32, RuntimeError> {
     }
 }
 
+/// A command-line error as one line (clap's own text spreads over several with a usage
+/// block): `unrecognized subcommand 'bogus'; see initscope-runtime --help`.
+pub fn usage_error_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let mut parts = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if line.is_empty() || line.starts_with("tip:") {
+            continue;
+        }
+        parts.push(line.trim_start_matches("error: "));
+    }
+    format!("{}; see initscope-runtime --help", parts.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +311,34 @@ mod tests {
         assert!(c.version);
         let c = parse(&["state", "x", "--events", "/tmp/ev"]);
         assert_eq!(c.events.as_deref(), Some(std::path::Path::new("/tmp/ev")));
+    }
+
+    #[test]
+    fn usage_errors_are_one_line_naming_the_argument() {
+        let err = |args: &[&str]| {
+            let e = Cli::try_parse_from(
+                std::iter::once("initscope-runtime").chain(args.iter().copied()),
+            )
+            .unwrap_err();
+            usage_error_line(&e)
+        };
+        for (args, want) in [
+            (&["bogus"][..], "unrecognized subcommand 'bogus'"),
+            (
+                &["create", "--bogus", "x"][..],
+                "unexpected argument '--bogus'",
+            ),
+            (&["create", "-b", "/b"][..], "<ID>"),
+            (
+                &["--log-format", "xml", "state", "x"][..],
+                "'xml' for '--log-format",
+            ),
+        ] {
+            let line = err(args);
+            assert_eq!(line.lines().count(), 1, "{line}");
+            assert!(line.contains(want), "{args:?}: {line}");
+            assert!(line.ends_with("see initscope-runtime --help"), "{line}");
+        }
     }
 
     #[test]
