@@ -17,6 +17,10 @@ pub enum ConfigError {
     #[error("bundle {0}: no such directory (pass the bundle with --bundle DIR)")]
     NoBundle(PathBuf),
     #[error(
+        "bundle {0}: not a directory (pass the bundle directory, the one holding config.json)"
+    )]
+    BundleNotDir(PathBuf),
+    #[error(
         "{0}: no such file (a bundle needs a config.json; `initscope-runtime spec` writes one)"
     )]
     NoConfig(PathBuf),
@@ -24,6 +28,12 @@ pub enum ConfigError {
     Read { path: PathBuf, message: String },
     #[error("{path}: invalid JSON: {message}")]
     Json { path: PathBuf, message: String },
+    #[error("{path}: {field}: {message}")]
+    Field {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("config.json: {field}: {message}")]
     Invalid {
         field: &'static str,
@@ -31,6 +41,8 @@ pub enum ConfigError {
     },
     #[error("rootfs {0}: no such directory (root.path in config.json)")]
     NoRootfs(PathBuf),
+    #[error("rootfs {0}: not a directory (root.path in config.json)")]
+    RootfsNotDir(PathBuf),
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
@@ -123,6 +135,9 @@ pub struct Plan {
 /// Read `<bundle>/config.json` with oci-spec's types.
 pub fn load_spec(bundle: &Path) -> Result<Spec, ConfigError> {
     if !bundle.is_dir() {
+        if bundle.exists() {
+            return Err(ConfigError::BundleNotDir(bundle.to_path_buf()));
+        }
         return Err(ConfigError::NoBundle(bundle.to_path_buf()));
     }
     let path = bundle.join("config.json");
@@ -138,10 +153,39 @@ pub fn load_spec(bundle: &Path) -> Result<Spec, ConfigError> {
             })
         }
     };
-    serde_json::from_slice(&data).map_err(|e| ConfigError::Json {
+    // Through serde_path_to_error, so a value of the wrong type names its field
+    // (`linux.namespaces[5].type: unknown variant "bogus"`), not only a line and column.
+    // serde would read a struct from an array too: say what the top level must be.
+    if let Some(c) = data.iter().find(|c| !c.is_ascii_whitespace()) {
+        if *c != b'{' {
+            return Err(ConfigError::Json {
+                path,
+                message: "the top level must be a JSON object ({ \"ociVersion\": …, … })".into(),
+            });
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(&data);
+    let spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data if field != "." => ConfigError::Field {
+                path: path.clone(),
+                field,
+                message: inner.to_string(),
+            },
+            _ => ConfigError::Json {
+                path: path.clone(),
+                message: inner.to_string(),
+            },
+        }
+    })?;
+    // Nothing but whitespace may follow (serde_json::from_slice checks this itself).
+    de.end().map_err(|e| ConfigError::Json {
         path,
         message: e.to_string(),
-    })
+    })?;
+    Ok(spec)
 }
 
 impl Plan {
@@ -286,6 +330,9 @@ impl Plan {
     /// Checks against the host that give a clearer error now than a stage could later.
     pub fn check_host(&self) -> Result<(), ConfigError> {
         if !self.rootfs.is_dir() {
+            if self.rootfs.exists() {
+                return Err(ConfigError::RootfsNotDir(self.rootfs.clone()));
+            }
             return Err(ConfigError::NoRootfs(self.rootfs.clone()));
         }
         for j in &self.ns.join {
@@ -627,5 +674,31 @@ mod tests {
         let e = load_spec(dir.path()).unwrap_err();
         assert!(e.to_string().contains("invalid JSON"), "{e}");
         assert!(e.to_string().contains("line 1"), "{e}");
+        std::fs::write(dir.path().join("config.json"), "[1, 2]").unwrap();
+        let e = load_spec(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("top level must be a JSON object"), "{e}");
+        let good = serde_json::to_string(&runc_spec()).unwrap();
+        std::fs::write(dir.path().join("config.json"), good + "\n}}").unwrap();
+        let e = load_spec(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("invalid JSON: trailing characters"), "{e}");
+        // A value of the wrong type names its field.
+        let mut v = serde_json::to_value(runc_spec()).unwrap();
+        v["linux"]["namespaces"][2]["type"] = "bogus".into();
+        std::fs::write(dir.path().join("config.json"), v.to_string()).unwrap();
+        let e = load_spec(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("config.json: linux.namespaces[2].type: unknown variant `bogus`"),
+            "{e}"
+        );
+        v["linux"]["namespaces"][2]["type"] = "pid".into();
+        v["process"]["user"]["uid"] = serde_json::json!(1u64 << 32);
+        std::fs::write(dir.path().join("config.json"), v.to_string()).unwrap();
+        let e = load_spec(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("process.user.uid: invalid value"), "{e}");
+        let file = dir.path().join("config.json");
+        assert!(matches!(
+            load_spec(&file),
+            Err(ConfigError::BundleNotDir(_))
+        ));
     }
 }
