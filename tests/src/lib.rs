@@ -4,6 +4,8 @@
 //! every pid its containers' stages had) — so tests running beside other people's
 //! containers on the same machine neither see nor disturb them.
 
+pub mod leaks;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -202,6 +202,13 @@ impl Plan {
             .root()
             .as_ref()
             .ok_or_else(|| invalid("root", "missing: set root.path to the rootfs directory"))?;
+        if root.path().as_os_str().is_empty() {
+            // Joined to the bundle it would make the bundle itself the rootfs.
+            return Err(invalid(
+                "root.path",
+                "empty: set it to the rootfs directory",
+            ));
+        }
         let rootfs = if root.path().is_absolute() {
             root.path().clone()
         } else if climbs_out(root.path()) {
@@ -649,6 +656,9 @@ mod tests {
 
     #[test]
     fn a_relative_rootfs_may_not_climb_out_of_the_bundle() {
+        let spec = with(base(), |v| v["root"]["path"] = "".into());
+        let e = plan(spec).unwrap_err().to_string();
+        assert!(e.contains("root.path: empty"), "{e}");
         for bad in ["..", "../../etc", "rootfs/../../x", "./a/../.."] {
             let spec = with(base(), |v| v["root"]["path"] = bad.into());
             let e = plan(spec).unwrap_err().to_string();
