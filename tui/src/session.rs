@@ -1,0 +1,99 @@
+//! A session: the event store plus the model folded from it. Replay loads a recording
+//! and folds it in time order; live sources push lines as they arrive.
+
+use std::path::Path;
+
+use crate::event::Event;
+use crate::model::{Model, Seq};
+use crate::store::{EventStore, StoreError};
+
+pub struct Session {
+    pub store: EventStore,
+    pub model: Model,
+    /// Lines a live source sent that were not events.
+    pub bad_lines: u64,
+}
+
+impl Session {
+    pub fn new(store: EventStore) -> Session {
+        Session {
+            store,
+            model: Model::new(),
+            bad_lines: 0,
+        }
+    }
+
+    /// Load a recording and fold it in time order (both sources merged by `ts_ns`;
+    /// lines with equal times keep their file order).
+    pub fn load(path: &Path) -> Result<Session, StoreError> {
+        let mut model = Model::new();
+        let mut times = Vec::new();
+        let mut sorted = true;
+        let store = EventStore::open(path, |idx, ev| {
+            let ts = ev.ts_ns();
+            if times.last().is_some_and(|&(last, _)| ts < last) {
+                sorted = false;
+            }
+            times.push((ts, idx));
+            if sorted {
+                model.apply(&ev, idx);
+            }
+        })?;
+        if !sorted {
+            // Arrival order differs from time order (two sources): fold again, sorted.
+            times.sort_by_key(|&(ts, idx)| (ts, idx));
+            model = Model::new();
+            for &(_, idx) in &times {
+                if let Some(ev) = store.get(idx) {
+                    model.apply(&ev, idx);
+                }
+            }
+        }
+        Ok(Session {
+            store,
+            model,
+            bad_lines: 0,
+        })
+    }
+
+    /// A session over events held in memory, folded in time order.
+    pub fn from_events(events: &[Event]) -> Session {
+        let mut idx: Vec<usize> = (0..events.len()).collect();
+        idx.sort_by_key(|&i| (events[i].ts_ns(), i));
+        let mut store = EventStore::memory();
+        for e in events {
+            // Memory stores cannot fail to append.
+            let _ = store.push(&e.to_json());
+        }
+        let mut model = Model::new();
+        for i in idx {
+            model.apply(&events[i], i as u32);
+        }
+        Session {
+            store,
+            model,
+            bad_lines: 0,
+        }
+    }
+
+    /// A line from a live source, in arrival order.
+    pub fn push_line(&mut self, line: &str) {
+        let line = line.trim_end();
+        if line.is_empty() {
+            return;
+        }
+        match Event::parse_line(line) {
+            Ok(ev) => match self.store.push(line) {
+                Ok(idx) => self.model.apply(&ev, idx),
+                Err(_) => self.bad_lines += 1,
+            },
+            Err(_) => self.bad_lines += 1,
+        }
+    }
+
+    /// The full event at a model position.
+    pub fn event(&self, seq: Seq) -> Option<Event> {
+        let meta = self.model.events.get(seq as usize)?;
+        self.store.get(meta.store)
+    }
+}
