@@ -80,6 +80,13 @@ impl Event {
     }
 }
 
+/// The members of a JSON line in their order, duplicates kept (for the details pane).
+pub fn fields(line: &str) -> Vec<(String, serde_json::Value)> {
+    serde_json::from_str::<Pairs>(line)
+        .map(|p| p.0)
+        .unwrap_or_default()
+}
+
 /// A JSON object's members in order, duplicates kept (serde_json's map keeps one).
 struct Pairs(Vec<(String, serde_json::Value)>);
 

@@ -234,7 +234,12 @@ fn kernel_summary(e: &KernelEvent) -> String {
             flags_raw,
             ..
         } => {
-            let mut s = format!("{syscall} {} → {child_tgid}", clone_label(*flags_raw));
+            let f = flags_raw & MATTERING;
+            let mut s = if f == 0 {
+                format!("{syscall} → {child_tgid}")
+            } else {
+                format!("{syscall}({}) → {child_tgid}", short_flags(f))
+            };
             if *parent_tgid != e.tgid {
                 s.push_str(&format!(" (parent {parent_tgid})"));
             }

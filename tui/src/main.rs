@@ -1,4 +1,62 @@
-fn main() {
-    eprintln!("initscope: not built yet");
-    std::process::exit(1);
+//! `initscope`: watch a container boot.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use initscope::commands::{self, export::Format, replay::ReplayOpts};
+
+#[derive(Parser)]
+#[command(
+    name = "initscope",
+    version,
+    about = "Watch a container boot: the parent/child/grandchild diagram of an OCI runtime's bootstrap"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Step through a recording (JSONL of runtime and kernel events).
+    Replay {
+        file: PathBuf,
+        /// Start playing at N events per second.
+        #[arg(long, value_name = "N")]
+        play: Option<u32>,
+        /// Open at the end of the recording (the completed diagram).
+        #[arg(long)]
+        end: bool,
+    },
+    /// Draw a recording as an SVG sequence diagram or Mermaid text.
+    Export {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "svg")]
+        format: Format,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Replay { file, play, end } => {
+            commands::replay::run(&file, ReplayOpts { play, at_end: end })
+        }
+        Cmd::Export {
+            file,
+            format,
+            output,
+        } => commands::export::run(&file, format, output),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("initscope: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -35,7 +35,8 @@ impl Model {
             let l = &mut self.lanes[lane as usize];
             l.seen_kernel = true;
             l.ns_pid = Some(e.ns_pid);
-            if e.ppid > 0 {
+            // The parent at birth (a later ppid of 1 only says the creator has exited).
+            if e.ppid > 0 && l.kernel_parent.is_none() {
                 l.kernel_parent = Some(e.ppid);
             }
             // The envelope's comm is current; a rename event records the change itself.
@@ -224,7 +225,13 @@ impl Model {
                     by_kernel: true,
                 };
                 l.exit = Some(match l.exit {
-                    // The kernel's word on how it ended wins; the runtime's time was first.
+                    // The kernel's word on how it ended wins; the earlier report's time stays.
+                    Some(prev) if (prev.ts, prev.seq) < (ts, seq) => Exit {
+                        code: code.or(prev.code),
+                        ts: prev.ts,
+                        seq: prev.seq,
+                        ..x
+                    },
                     Some(prev) => Exit {
                         code: code.or(prev.code),
                         ..x
@@ -238,6 +245,7 @@ impl Model {
                         signal,
                     },
                 );
+                self.lane_exited(lane);
                 let found = self.find_recent_row(lane, ts, |r| {
                     r.k.is_none() && matches!(r.kind, RowKind::Exit { .. })
                 });
@@ -296,10 +304,7 @@ impl Model {
             }
             if l.exit.is_none() {
                 // We never saw the old process exit (lost event): start over.
-                let id = self.lanes.len() as LaneId;
-                self.lanes.push(super::Lane::new(pid, ts, seq));
-                self.by_pid.insert(pid, id);
-                return id;
+                return self.new_lane(pid, ts, seq);
             }
         }
         self.lane_for(pid, ts, seq, true)

@@ -82,6 +82,8 @@ pub struct Lost {
     pub runtime: u64,
 }
 
+const LANE_BUCKET: usize = 64;
+
 /// How far apart the runtime's and the kernel's report of one step may be.
 pub const JOIN_WINDOW_NS: u64 = 100_000_000;
 
@@ -91,6 +93,8 @@ type SyncKey = (BootId, Stage, Stage, Sym);
 pub struct Model {
     pub strings: Strings,
     pub events: Vec<EvMeta>,
+    /// Event seqs sorted by `(ts, seq)`: the event list, both sources merged by time.
+    pub by_time: Vec<Seq>,
     pub lanes: Vec<Lane>,
     pub rows: Vec<Row>,
     /// Row ids sorted by `(ts, seq)`: the diagram top to bottom.
@@ -102,6 +106,9 @@ pub struct Model {
     pub last_ts: u64,
     pub counts: [u64; 2],
     by_pid: HashMap<i32, LaneId>,
+    /// Per 64 lanes, the latest exit time (u64::MAX while one lives): lets the diagram
+    /// find the lanes alive in its window without looking at every lane ever seen.
+    lane_bucket_end: Vec<u64>,
     boot_index: HashMap<(Sym, Sym), BootId>,
     /// Sync rows still missing their send or receive half.
     pending_sync: HashMap<SyncKey, VecDeque<RowId>>,
@@ -143,6 +150,11 @@ impl Model {
             source,
             stage: None,
         });
+        let mut pos = self.by_time.len();
+        while pos > 0 && self.events[self.by_time[pos - 1] as usize].ts > ts {
+            pos -= 1;
+        }
+        self.by_time.insert(pos, seq);
         let (lane, row) = match ev {
             Event::Runtime(e) => self.apply_runtime(seq, e),
             Event::Kernel(e) => self.apply_kernel(seq, e),
@@ -271,10 +283,50 @@ impl Model {
                 return id;
             }
         }
+        self.new_lane(pid, ts, seq)
+    }
+
+    fn new_lane(&mut self, pid: i32, ts: u64, seq: Seq) -> LaneId {
         let id = self.lanes.len() as LaneId;
         self.lanes.push(Lane::new(pid, ts, seq));
         self.by_pid.insert(pid, id);
+        let b = id as usize / LANE_BUCKET;
+        if b == self.lane_bucket_end.len() {
+            self.lane_bucket_end.push(u64::MAX);
+        }
+        self.lane_bucket_end[b] = u64::MAX;
         id
+    }
+
+    /// A lane got its exit: refresh its bucket's latest end.
+    fn lane_exited(&mut self, lane: LaneId) {
+        let b = lane as usize / LANE_BUCKET;
+        let end = self.lanes[b * LANE_BUCKET..((b + 1) * LANE_BUCKET).min(self.lanes.len())]
+            .iter()
+            .map(|l| l.exit.map_or(u64::MAX, |x| x.ts))
+            .max()
+            .unwrap_or(0);
+        self.lane_bucket_end[b] = end;
+    }
+
+    /// Lanes (ascending ids) alive at some time in `[t0, t1]`, as of `at`.
+    pub fn lanes_overlapping(&self, t0: u64, t1: u64, at: Seq) -> Vec<LaneId> {
+        let mut out = Vec::new();
+        for (b, &end) in self.lane_bucket_end.iter().enumerate() {
+            if end < t0 {
+                continue;
+            }
+            let lo = b * LANE_BUCKET;
+            let hi = (lo + LANE_BUCKET).min(self.lanes.len());
+            for id in lo..hi {
+                let l = &self.lanes[id];
+                if l.visible_at(at) && l.start_ts <= t1 && l.exit_at(at).is_none_or(|x| x.ts >= t0)
+                {
+                    out.push(id as LaneId);
+                }
+            }
+        }
+        out
     }
 
     fn boot_for(&mut self, container: &str, exec_id: Option<&str>) -> BootId {

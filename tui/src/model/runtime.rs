@@ -224,7 +224,13 @@ impl Model {
                 }
                 let l = &mut self.lanes[lane as usize];
                 match &mut l.exit {
-                    Some(x) => x.code = x.code.or(Some(*status)),
+                    Some(x) => {
+                        x.code = x.code.or(Some(*status));
+                        if (ts, seq) < (x.ts, x.seq) {
+                            x.ts = ts;
+                            x.seq = seq;
+                        }
+                    }
                     None => {
                         l.exit = Some(Exit {
                             ts,
@@ -243,6 +249,7 @@ impl Model {
                         signal: x.signal,
                     },
                 );
+                self.lane_exited(lane);
                 let found = self.find_recent_row(lane, ts, |r| {
                     r.rt.is_none() && matches!(r.kind, RowKind::Exit { .. })
                 });

@@ -1,0 +1,167 @@
+//! The input loop: wait on the sources and the terminal, fold new events into the model,
+//! handle keys and the mouse, draw at most once per frame tick.
+
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::session::Session;
+use crate::sources::Source;
+use crate::terminal;
+use crate::ui;
+use crate::view::{Action, Mode, View};
+
+/// One frame: a new event is on screen at most this long after it arrived.
+pub const FRAME: Duration = Duration::from_millis(33);
+/// How often the selected live process's /proc state is read again.
+const PROC_EVERY: Duration = Duration::from_millis(500);
+
+/// Where `e` (export) writes: next to the recording.
+pub struct ExportTarget {
+    pub base: PathBuf,
+}
+
+pub fn run(
+    session: &mut Session,
+    view: &mut View,
+    sources: &mut [Box<dyn Source>],
+    export: Option<&ExportTarget>,
+) -> std::io::Result<()> {
+    let mut tui = terminal::enter()?;
+    let mut lines = Vec::new();
+    let mut open: Vec<bool> = sources.iter().map(|_| true).collect();
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - FRAME;
+    let mut last_proc = Instant::now() - PROC_EVERY;
+    view.sources = sources.iter().map(|s| s.describe()).collect();
+    view.sync(&session.model);
+    loop {
+        if terminal::QUIT.load(Ordering::SeqCst) {
+            break;
+        }
+        let wait = if dirty {
+            FRAME.saturating_sub(last_draw.elapsed())
+        } else {
+            FRAME
+        };
+        wait_for_input(sources, &open, wait);
+        let before = session.model.len();
+        for (i, src) in sources.iter_mut().enumerate() {
+            if !open[i] {
+                continue;
+            }
+            lines.clear();
+            match src.drain(&mut lines) {
+                Ok(still) => open[i] = still,
+                Err(e) => {
+                    open[i] = false;
+                    view.flash(format!("{}: {e}", src.describe()));
+                }
+            }
+            for l in &lines {
+                session.push_line(l);
+            }
+        }
+        if session.model.len() != before {
+            view.sync(&session.model);
+            dirty = true;
+        }
+        while event::poll(Duration::ZERO)? {
+            match event::read()? {
+                TermEvent::Key(k) if k.kind != KeyEventKind::Release => {
+                    match view.handle_key(session, k) {
+                        Action::Quit => return Ok(()),
+                        Action::Export => export_now(session, view, export),
+                        Action::Continue(pid) => continue_stage(view, pid),
+                        Action::None => {}
+                    }
+                }
+                TermEvent::Mouse(m) => view.handle_mouse(session, m),
+                _ => {}
+            }
+            dirty = true;
+        }
+        if view.tick(&session.model, Instant::now()) {
+            dirty = true;
+        }
+        if view.mode == Mode::Live && last_proc.elapsed() >= PROC_EVERY {
+            last_proc = Instant::now();
+            view.procinfo = selected_pid(session, view).and_then(crate::procinfo::inspect);
+            dirty = true;
+        }
+        if view
+            .message
+            .as_ref()
+            .is_some_and(|(_, t)| t.elapsed() > Duration::from_secs(4))
+        {
+            view.message = None;
+            dirty = true;
+        }
+        if dirty && last_draw.elapsed() >= FRAME {
+            tui.terminal.draw(|f| ui::draw(f, session, view))?;
+            last_draw = Instant::now();
+            dirty = false;
+        }
+    }
+    Ok(())
+}
+
+fn wait_for_input(sources: &[Box<dyn Source>], open: &[bool], wait: Duration) {
+    let raw: Vec<i32> = std::iter::once(0)
+        .chain(
+            sources
+                .iter()
+                .zip(open)
+                .filter(|(_, o)| **o)
+                .filter_map(|(s, _)| s.fd()),
+        )
+        .collect();
+    // SAFETY: the fds belong to live sources (and stdin) for the duration of this call.
+    let borrowed: Vec<BorrowedFd> = raw
+        .iter()
+        .map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) })
+        .collect();
+    let mut fds: Vec<PollFd> = borrowed
+        .iter()
+        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
+        .collect();
+    let ms = wait.as_millis().min(i32::MAX as u128) as i32;
+    let _ = poll(
+        &mut fds,
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::ZERO),
+    );
+}
+
+fn selected_pid(s: &Session, v: &View) -> Option<i32> {
+    let lane = s.model.events.get(v.sel? as usize)?.lane?;
+    let l = s.model.lane(lane);
+    l.exit.is_none().then_some(l.pid)
+}
+
+fn export_now(s: &Session, v: &mut View, target: Option<&ExportTarget>) {
+    let Some(t) = target else {
+        v.flash("export: only in replay (or use `initscope export FILE`)");
+        return;
+    };
+    let at = v.at(&s.model);
+    let svg = t.base.with_extension("svg");
+    let mmd = t.base.with_extension("mmd");
+    let r = std::fs::write(&svg, crate::export::svg::render(&s.model, at))
+        .and_then(|_| std::fs::write(&mmd, crate::export::mermaid::render(&s.model, at)));
+    match r {
+        Ok(()) => v.flash(format!("wrote {} and {}", svg.display(), mmd.display())),
+        Err(e) => v.flash(format!("export failed: {}: {e}", svg.display())),
+    }
+}
+
+fn continue_stage(v: &mut View, pid: i32) {
+    let r = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGCONT);
+    v.flash(match r {
+        Ok(()) => format!("sent SIGCONT to {pid}"),
+        Err(e) => format!("SIGCONT to {pid}: {e}"),
+    });
+}
