@@ -150,7 +150,10 @@ pub fn describe(m: &Model, at: Seq) -> Diagram {
             m.str(b.container),
             at.min(m.len() as Seq)
         ),
-        None => format!("{} events", at.min(m.len() as Seq)),
+        None => {
+            let rt = m.lanes.iter().find_map(|l| l.runtime).map_or("a", |r| r.as_str());
+            format!("{rt} bootstrap seen by the kernel — {} events", at.min(m.len() as Seq))
+        }
     };
     Diagram { title, lanes, rows }
 }

@@ -15,9 +15,10 @@ const LANE_W: f64 = 200.0;
 const TITLE_H: f64 = 40.0;
 const HEAD_H: f64 = 64.0;
 const ROW_H: f64 = 26.0;
-/// Room on the right for labels past the last lane.
-const TAIL_W: f64 = 300.0;
-const CHAR_W: f64 = 7.0;
+const LEGEND_H: f64 = 36.0;
+const LEGEND_W: f64 = 760.0;
+/// Width of one character at 12px in a monospace font (0.6em), with a little slack.
+const CHAR_W: f64 = 7.4;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -55,10 +56,19 @@ fn shape_color(s: Shape) -> &'static str {
 pub fn render(m: &Model, at: Seq) -> String {
     let d = describe(m, at);
     let lanes = d.lanes.len().max(1) as f64;
-    let width = MARGIN * 2.0 + TIME_W + lanes * LANE_W + TAIL_W;
-    let top = TITLE_H + HEAD_H + 16.0;
-    let height = top + d.rows.len() as f64 * ROW_H + MARGIN;
     let lane_x = |i: usize| MARGIN + TIME_W + i as f64 * LANE_W + LANE_W / 2.0;
+    // Wide enough for the lanes and for every label written to the right of a lane.
+    let right = d
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let x = r.from.map(lane_x)?.max(r.to.map(lane_x).unwrap_or(0.0));
+            Some(x + 14.0 + r.label.chars().count() as f64 * CHAR_W)
+        })
+        .fold(MARGIN + TIME_W + lanes * LANE_W, f64::max);
+    let width = (right + MARGIN).max(LEGEND_W);
+    let top = TITLE_H + HEAD_H + 16.0;
+    let height = top + d.rows.len() as f64 * ROW_H + MARGIN + LEGEND_H;
     let row_y = |i: usize| top + i as f64 * ROW_H + ROW_H / 2.0;
     let mut s = String::new();
     let _ = writeln!(
@@ -73,7 +83,7 @@ pub fn render(m: &Model, at: Seq) -> String {
     ] {
         let _ = writeln!(
             s,
-            r#"<marker id="arrow-{id}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>"#
+            r#"<marker id="arrow-{id}" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>"#
         );
     }
     s.push_str("</defs>\n");
@@ -134,7 +144,7 @@ pub fn render(m: &Model, at: Seq) -> String {
             esc(&l.status)
         );
         let born = row_y(l.first_row);
-        let end = l.exit_row.map_or(height - MARGIN, row_y);
+        let end = l.exit_row.map_or(height - MARGIN - LEGEND_H, row_y);
         let _ = writeln!(
             s,
             r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{born:.1}" stroke="{stroke}" stroke-opacity="0.35" stroke-dasharray="2 4"/>"#,
@@ -254,6 +264,33 @@ pub fn render(m: &Model, at: Seq) -> String {
             }
         }
     }
+    legend(&mut s, height - LEGEND_H + 8.0);
     s.push_str("</svg>\n");
     s
+}
+
+/// What the marks mean, along the bottom.
+fn legend(s: &mut String, y: f64) {
+    let mut x = MARGIN;
+    let item = |s: &mut String, x: &mut f64, mark: String, text: &str| {
+        s.push_str(&mark);
+        s.push('\n');
+        let _ = writeln!(s, r##"<text x="{:.1}" y="{:.1}" fill="#4a5568" font-size="11">{text}</text>"##, *x + 30.0, y + 4.0);
+        *x += 40.0 + text.len() as f64 * 6.6;
+    };
+    let line = |x: f64, color: &str, dash: &str, w: f64, marker: &str| {
+        format!(r#"<line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="{w}"{dash} marker-end="url(#arrow-{marker})"/>"#, x + 24.0)
+    };
+    let mk = line(x, "#1a202c", "", 2.0, "clone");
+    item(s, &mut x, mk, "clone");
+    let mk = line(x, "#0987a0", "", 1.5, "sync");
+    item(s, &mut x, mk, "sync message");
+    let mk = line(x, "#0987a0", r#" stroke-dasharray="6 4""#, 1.5, "sync");
+    item(s, &mut x, mk, "sent, not yet received");
+    let mk = line(x, "#b7791f", r#" stroke-dasharray="2 3""#, 1.5, "idmap");
+    item(s, &mut x, mk, "id map write");
+    let c = x + 12.0;
+    item(s, &mut x, format!(r##"<rect x="{:.1}" y="{:.1}" width="9" height="9" transform="rotate(45 {c:.1} {y:.1})" fill="#9f3a9f"/>"##, c - 4.5, y - 4.5), "namespaces");
+    let c = x + 12.0;
+    item(s, &mut x, format!(r##"<path d="M{:.1},{:.1} l10,10 M{:.1},{:.1} l10,-10" stroke="#4a5568" stroke-width="2.5"/>"##, c - 5.0, y - 5.0, c - 5.0, y + 5.0), "exit");
 }
