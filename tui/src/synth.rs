@@ -1069,8 +1069,13 @@ pub fn runc_run(pid: i32, t0: u64) -> Vec<Event> {
 /// `n` bootstraps one after another (for benchmarks and bounded-memory checks): about
 /// 110 events each, pids and times increasing, pids reused after 30000.
 pub fn many(n: usize) -> Vec<Event> {
+    many_from(0, n)
+}
+
+/// Bootstraps `first .. first + n` of the sequence [`many`] makes.
+pub fn many_from(first: usize, n: usize) -> Vec<Event> {
     let mut out = Vec::new();
-    for i in 0..n {
+    for i in first..first + n {
         out.extend(initscope_bootstrap(Options {
             container: format!("c{i}"),
             pid: 300 + ((i * 50) % 30000) as i32,

@@ -105,10 +105,14 @@ pub struct Model {
     pub first_ts: Option<u64>,
     pub last_ts: u64,
     pub counts: [u64; 2],
+    /// Lanes whose diagnosis says they are stuck.
+    pub stuck: Vec<LaneId>,
     by_pid: HashMap<i32, LaneId>,
     /// Per 64 lanes, the latest exit time (u64::MAX while one lives): lets the diagram
     /// find the lanes alive in its window without looking at every lane ever seen.
     lane_bucket_end: Vec<u64>,
+    /// Per 64 lanes, the earliest start time.
+    lane_bucket_start: Vec<u64>,
     boot_index: HashMap<(Sym, Sym), BootId>,
     /// Sync rows still missing their send or receive half.
     pending_sync: HashMap<SyncKey, VecDeque<RowId>>,
@@ -254,8 +258,13 @@ impl Model {
 
     /// Record a verdict about a process (from `diagnose`; not part of the event fold).
     pub fn set_diagnosis(&mut self, lane: LaneId, diagnosis: Option<Diagnosis>) {
+        let stuck = diagnosis.as_ref().is_some_and(|d| d.stuck);
         if let Some(l) = self.lanes.get_mut(lane as usize) {
             l.diagnosis = diagnosis;
+            self.stuck.retain(|&x| x != lane);
+            if stuck {
+                self.stuck.push(lane);
+            }
         }
     }
 
@@ -280,6 +289,8 @@ impl Model {
                     lane.start_seq = seq;
                 }
                 lane.last_ts = lane.last_ts.max(ts);
+                let b = id as usize / LANE_BUCKET;
+                self.lane_bucket_start[b] = self.lane_bucket_start[b].min(ts);
                 return id;
             }
         }
@@ -293,8 +304,10 @@ impl Model {
         let b = id as usize / LANE_BUCKET;
         if b == self.lane_bucket_end.len() {
             self.lane_bucket_end.push(u64::MAX);
+            self.lane_bucket_start.push(ts);
         }
         self.lane_bucket_end[b] = u64::MAX;
+        self.lane_bucket_start[b] = self.lane_bucket_start[b].min(ts);
         id
     }
 
@@ -313,7 +326,7 @@ impl Model {
     pub fn lanes_overlapping(&self, t0: u64, t1: u64, at: Seq) -> Vec<LaneId> {
         let mut out = Vec::new();
         for (b, &end) in self.lane_bucket_end.iter().enumerate() {
-            if end < t0 {
+            if end < t0 || self.lane_bucket_start[b] > t1 {
                 continue;
             }
             let lo = b * LANE_BUCKET;

@@ -56,18 +56,12 @@ pub fn draw(f: &mut Frame, area: Rect, s: &Session, v: &View) {
     };
     spans.push(Span::raw(format!("{} ", fmt_dur(elapsed))));
     let stuck: Vec<String> = m
-        .lanes
+        .stuck
         .iter()
-        .filter(|l| l.diagnosis.as_ref().is_some_and(|d| d.stuck))
-        .map(|l| {
-            format!(
-                "{} {}",
-                l.pid,
-                l.diagnosis
-                    .as_ref()
-                    .map(|d| d.waits_on.as_str())
-                    .unwrap_or("")
-            )
+        .map(|&l| {
+            let lane = m.lane(l);
+            let d = lane.diagnosis.as_ref().map(|d| d.waits_on.as_str()).unwrap_or("");
+            format!("{} {} {d}", m.lane_title(l, at), lane.pid)
         })
         .collect();
     if !stuck.is_empty() {
