@@ -16,7 +16,11 @@ use ratatui::Terminal;
 
 fn rss_mb() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0.0);
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0.0);
     pages * 4096.0 / 1e6
 }
 
@@ -30,9 +34,16 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect::<Vec<_>>();
-    let sizes = if sizes.is_empty() { vec![1_000, 100_000, 1_000_000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![1_000, 100_000, 1_000_000]
+    } else {
+        sizes
+    };
     let dir = tempfile::tempdir().unwrap();
-    println!("{:>9} {:>9} {:>10} {:>12} {:>12} {:>9}", "events", "load", "rss MB", "frame(end)", "frame(mid)", "B/event");
+    println!(
+        "{:>9} {:>9} {:>10} {:>12} {:>12} {:>9}",
+        "events", "load", "rss MB", "frame(end)", "frame(mid)", "B/event"
+    );
     for n in sizes {
         let per = synth::initscope_bootstrap(synth::Options::default()).len();
         let path = dir.path().join(format!("{n}.jsonl"));

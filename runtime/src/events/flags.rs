@@ -89,10 +89,38 @@ pub fn exit_signal_name(flags: u64) -> Option<String> {
 /// `9` → `SIGKILL`; unknown numbers as `SIG<n>`.
 pub fn signal_name(sig: i32) -> String {
     const NAMES: &[&str] = &[
-        "", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE",
-        "SIGKILL", "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT",
-        "SIGCHLD", "SIGCONT", "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU",
-        "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+        "",
+        "SIGHUP",
+        "SIGINT",
+        "SIGQUIT",
+        "SIGILL",
+        "SIGTRAP",
+        "SIGABRT",
+        "SIGBUS",
+        "SIGFPE",
+        "SIGKILL",
+        "SIGUSR1",
+        "SIGSEGV",
+        "SIGUSR2",
+        "SIGPIPE",
+        "SIGALRM",
+        "SIGTERM",
+        "SIGSTKFLT",
+        "SIGCHLD",
+        "SIGCONT",
+        "SIGSTOP",
+        "SIGTSTP",
+        "SIGTTIN",
+        "SIGTTOU",
+        "SIGURG",
+        "SIGXCPU",
+        "SIGXFSZ",
+        "SIGVTALRM",
+        "SIGPROF",
+        "SIGWINCH",
+        "SIGIO",
+        "SIGPWR",
+        "SIGSYS",
     ];
     match usize::try_from(sig).ok().and_then(|i| NAMES.get(i)) {
         Some(n) if !n.is_empty() => n.to_string(),
@@ -117,7 +145,12 @@ mod tests {
         let f = 0x2000_0000 | 0x0002_0000 | 0x4000_0000 | 0x80;
         assert_eq!(
             clone_flag_names(f),
-            vec!["CLONE_NEWTIME", "CLONE_NEWNS", "CLONE_NEWPID", "CLONE_NEWNET"]
+            vec![
+                "CLONE_NEWTIME",
+                "CLONE_NEWNS",
+                "CLONE_NEWPID",
+                "CLONE_NEWNET"
+            ]
         );
         assert_eq!(clone_flag_names(0x40_0000_0000), vec!["0x4000000000"]);
     }

@@ -117,7 +117,10 @@ pub enum EventKind {
         nstype: String,
     },
     /// New namespaces created.
-    Unshare { flags: Vec<String>, flags_raw: u64 },
+    Unshare {
+        flags: Vec<String>,
+        flags_raw: u64,
+    },
     /// A sync message sent to `peer`. `msg` uses runc's names (`SYNC_USERMAP_PLS`, `procReady`).
     SyncSend {
         msg: String,
@@ -133,7 +136,10 @@ pub enum EventKind {
         data: Option<serde_json::Value>,
     },
     /// `/proc/<target_pid>/uid_map` written (by the parent, for the child).
-    UidMap { target_pid: i32, lines: Vec<String> },
+    UidMap {
+        target_pid: i32,
+        lines: Vec<String>,
+    },
     /// `/proc/<target_pid>/gid_map` written; `setgroups` is what was written first, if anything.
     GidMap {
         target_pid: i32,
@@ -150,7 +156,10 @@ pub enum EventKind {
         mode: String,
     },
     /// A cgroup resource file written.
-    CgroupSet { file: String, value: String },
+    CgroupSet {
+        file: String,
+        value: String,
+    },
     /// A mount made (or remounted) in the container's mount namespace.
     Mount {
         source: String,
@@ -171,16 +180,33 @@ pub enum EventKind {
         bind: bool,
     },
     /// A `/dev` symlink made (`/dev/fd` → `/proc/self/fd`, …).
-    Symlink { path: String, target: String },
+    Symlink {
+        path: String,
+        target: String,
+    },
     /// A masked path hidden (`/dev/null` bound over a file, tmpfs over a directory).
-    MaskPath { path: String },
+    MaskPath {
+        path: String,
+    },
     /// A path remounted read-only.
-    ReadonlyPath { path: String },
+    ReadonlyPath {
+        path: String,
+    },
     /// The root switched: `method` is `pivot_root` or `move_chroot` (`--no-pivot`).
-    PivotRoot { rootfs: String, method: String },
-    Hostname { hostname: String },
-    Domainname { domainname: String },
-    Sysctl { key: String, value: String },
+    PivotRoot {
+        rootfs: String,
+        method: String,
+    },
+    Hostname {
+        hostname: String,
+    },
+    Domainname {
+        domainname: String,
+    },
+    Sysctl {
+        key: String,
+        value: String,
+    },
     /// The identity the process will exec with.
     User {
         uid: u32,
@@ -197,9 +223,15 @@ pub enum EventKind {
         permitted: Vec<String>,
         ambient: Vec<String>,
     },
-    Rlimit { resource: String, soft: u64, hard: u64 },
+    Rlimit {
+        resource: String,
+        soft: u64,
+        hard: u64,
+    },
     NoNewPrivs {},
-    OomScoreAdj { value: i32 },
+    OomScoreAdj {
+        value: i32,
+    },
     /// Seccomp filter loaded.
     Seccomp {
         default_action: String,
@@ -223,15 +255,27 @@ pub enum EventKind {
         duration_ns: u64,
     },
     /// Init blocked opening exec.fifo, waiting for `start`.
-    WaitStart { fifo: String },
+    WaitStart {
+        fifo: String,
+    },
     /// About to execve the user process (the last step of init; the probe sees the result).
-    Exec { path: String, args: Vec<String> },
+    Exec {
+        path: String,
+        args: Vec<String>,
+    },
     /// The container's lifecycle status changed (`creating`, `created`, `running`, `stopped`).
-    State { status: String },
+    State {
+        status: String,
+    },
     /// A signal sent to a container process.
-    Signal { signal: String, target_pid: i32 },
+    Signal {
+        signal: String,
+        target_pid: i32,
+    },
     /// A stage stopped itself at a named step (`INITSCOPE_PAUSE_AT`).
-    Paused { step: String },
+    Paused {
+        step: String,
+    },
     /// The stage is exiting; `dropped` counts events this process could not stream live.
     StageExit {
         status: i32,

@@ -151,8 +151,15 @@ pub fn describe(m: &Model, at: Seq) -> Diagram {
             at.min(m.len() as Seq)
         ),
         None => {
-            let rt = m.lanes.iter().find_map(|l| l.runtime).map_or("a", |r| r.as_str());
-            format!("{rt} bootstrap seen by the kernel — {} events", at.min(m.len() as Seq))
+            let rt = m
+                .lanes
+                .iter()
+                .find_map(|l| l.runtime)
+                .map_or("a", |r| r.as_str());
+            format!(
+                "{rt} bootstrap seen by the kernel — {} events",
+                at.min(m.len() as Seq)
+            )
         }
     };
     Diagram { title, lanes, rows }

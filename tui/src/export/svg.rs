@@ -275,11 +275,19 @@ fn legend(s: &mut String, y: f64) {
     let item = |s: &mut String, x: &mut f64, mark: String, text: &str| {
         s.push_str(&mark);
         s.push('\n');
-        let _ = writeln!(s, r##"<text x="{:.1}" y="{:.1}" fill="#4a5568" font-size="11">{text}</text>"##, *x + 30.0, y + 4.0);
+        let _ = writeln!(
+            s,
+            r##"<text x="{:.1}" y="{:.1}" fill="#4a5568" font-size="11">{text}</text>"##,
+            *x + 30.0,
+            y + 4.0
+        );
         *x += 40.0 + text.len() as f64 * 6.6;
     };
     let line = |x: f64, color: &str, dash: &str, w: f64, marker: &str| {
-        format!(r#"<line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="{w}"{dash} marker-end="url(#arrow-{marker})"/>"#, x + 24.0)
+        format!(
+            r#"<line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{color}" stroke-width="{w}"{dash} marker-end="url(#arrow-{marker})"/>"#,
+            x + 24.0
+        )
     };
     let mk = line(x, "#1a202c", "", 2.0, "clone");
     item(s, &mut x, mk, "clone");
@@ -290,7 +298,27 @@ fn legend(s: &mut String, y: f64) {
     let mk = line(x, "#b7791f", r#" stroke-dasharray="2 3""#, 1.5, "idmap");
     item(s, &mut x, mk, "id map write");
     let c = x + 12.0;
-    item(s, &mut x, format!(r##"<rect x="{:.1}" y="{:.1}" width="9" height="9" transform="rotate(45 {c:.1} {y:.1})" fill="#9f3a9f"/>"##, c - 4.5, y - 4.5), "namespaces");
+    item(
+        s,
+        &mut x,
+        format!(
+            r##"<rect x="{:.1}" y="{:.1}" width="9" height="9" transform="rotate(45 {c:.1} {y:.1})" fill="#9f3a9f"/>"##,
+            c - 4.5,
+            y - 4.5
+        ),
+        "namespaces",
+    );
     let c = x + 12.0;
-    item(s, &mut x, format!(r##"<path d="M{:.1},{:.1} l10,10 M{:.1},{:.1} l10,-10" stroke="#4a5568" stroke-width="2.5"/>"##, c - 5.0, y - 5.0, c - 5.0, y + 5.0), "exit");
+    item(
+        s,
+        &mut x,
+        format!(
+            r##"<path d="M{:.1},{:.1} l10,10 M{:.1},{:.1} l10,-10" stroke="#4a5568" stroke-width="2.5"/>"##,
+            c - 5.0,
+            y - 5.0,
+            c - 5.0,
+            y + 5.0
+        ),
+        "exit",
+    );
 }

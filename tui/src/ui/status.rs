@@ -60,7 +60,11 @@ pub fn draw(f: &mut Frame, area: Rect, s: &Session, v: &View) {
         .iter()
         .map(|&l| {
             let lane = m.lane(l);
-            let d = lane.diagnosis.as_ref().map(|d| d.waits_on.as_str()).unwrap_or("");
+            let d = lane
+                .diagnosis
+                .as_ref()
+                .map(|d| d.waits_on.as_str())
+                .unwrap_or("");
             format!("{} {} {d}", m.lane_title(l, at), lane.pid)
         })
         .collect();

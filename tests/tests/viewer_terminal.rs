@@ -1,0 +1,165 @@
+//! The viewer in a real terminal: tmux runs it, capture-pane shows what a person sees;
+//! `q` and SIGTERM leave the terminal as it was (cooked mode, main screen).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use initscope::synth::{self, Options};
+
+fn initscope() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().join("initscope")
+}
+
+/// A tmux session of its own (own socket), killed on drop even when the test fails.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(cmd: &str, w: u16, h: u16) -> Tmux {
+        let socket = format!("isc-test-{}-{}", std::process::id(), rand_suffix());
+        let st = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-x",
+                &w.to_string(),
+                "-y",
+                &h.to_string(),
+                "sh",
+                "-c",
+                cmd,
+            ])
+            .status()
+            .expect("tmux is installed (scripts/setup)");
+        assert!(st.success());
+        Tmux { socket }
+    }
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            Command::new("tmux")
+                .args(["-L", &self.socket, "send-keys", "-t", "0", k])
+                .status()
+                .unwrap();
+            sleep(Duration::from_millis(80));
+        }
+    }
+    fn capture(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn wait_for(&self, what: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let s = self.capture();
+            if s.contains(what) || t.elapsed() > Duration::from_secs(10) {
+                return s;
+            }
+            sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+}
+
+fn recording(dir: &Path) -> PathBuf {
+    let p = dir.join("demo.jsonl");
+    let text: String = synth::initscope_bootstrap(Options::default())
+        .iter()
+        .map(|e| e.to_json() + "\n")
+        .collect();
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// The shell prints the terminal mode after initscope exits: `icanon`/`echo` mean the
+/// terminal was restored (raw mode shows `-icanon -echo`).
+fn command(file: &Path) -> String {
+    format!(
+        "{} replay {}; echo EXIT=$? MODES $(stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(icanon|echo)$' | tr '\\n' ' ') END; sleep 60",
+        initscope().display(),
+        file.display()
+    )
+}
+
+#[test]
+fn replay_shows_the_four_lanes_and_sync_messages_then_quits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = recording(dir.path());
+    let t = Tmux::start(&command(&rec), 120, 40);
+    t.wait_for("event 0/");
+    // To the end, then to the first row of the diagram.
+    t.keys(&["End", "g"]);
+    let screen = t.wait_for("SYNC_USERMAP_PLS");
+    for lane in ["create", "[0:PARENT]", "[1:CHILD]", "[2:INIT]"] {
+        assert!(screen.contains(lane), "lane {lane} missing:\n{screen}");
+    }
+    for msg in [
+        "BOOTSTRAP_DATA",
+        "SYNC_USERMAP_PLS",
+        "SYNC_USERMAP_ACK",
+        "clone(PARENT)",
+    ] {
+        assert!(screen.contains(msg), "{msg} missing:\n{screen}");
+    }
+    t.keys(&["q"]);
+    let after = t.wait_for(" END");
+    assert!(after.contains("EXIT=0"), "{after}");
+    assert!(
+        after.contains("icanon echo") || after.contains("echo icanon"),
+        "terminal left raw:\n{after}"
+    );
+    assert!(
+        !after.contains("[1:CHILD]"),
+        "alternate screen not left:\n{after}"
+    );
+}
+
+#[test]
+fn sigterm_restores_the_terminal_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = recording(dir.path());
+    let t = Tmux::start(&command(&rec), 100, 30);
+    t.wait_for("event 0/");
+    // The viewer itself, not the shell around it (whose command line also names the file).
+    let pattern = format!("^{} replay {}", initscope().display(), rec.display());
+    let pid = Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .unwrap();
+    let pid = String::from_utf8_lossy(&pid.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    assert!(!pid.is_empty());
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let after = t.wait_for(" END");
+    assert!(after.contains("EXIT=0"), "{after}");
+    assert!(
+        after.contains("icanon echo") || after.contains("echo icanon"),
+        "terminal left raw:\n{after}"
+    );
+}
