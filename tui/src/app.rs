@@ -25,12 +25,21 @@ pub struct ExportTarget {
     pub base: PathBuf,
 }
 
+/// What a command adds to the loop.
+pub struct Hooks<'a> {
+    /// Where `e` writes pictures (replay).
+    pub export: Option<&'a ExportTarget>,
+    /// Called once per turn (e.g. to notice that a traced command exited).
+    pub every_turn: Option<&'a mut dyn FnMut(&mut View)>,
+}
+
 pub fn run(
     session: &mut Session,
     view: &mut View,
     sources: &mut [Box<dyn Source>],
-    export: Option<&ExportTarget>,
+    mut hooks: Hooks,
 ) -> std::io::Result<()> {
+    let export = hooks.export;
     let mut tui = terminal::enter()?;
     let mut lines = Vec::new();
     let mut open: Vec<bool> = sources.iter().map(|_| true).collect();
@@ -84,6 +93,13 @@ pub fn run(
                 _ => {}
             }
             dirty = true;
+        }
+        if let Some(f) = hooks.every_turn.as_mut() {
+            let had = view.message.clone();
+            f(view);
+            if view.message != had {
+                dirty = true;
+            }
         }
         if view.tick(&session.model, Instant::now()) {
             dirty = true;

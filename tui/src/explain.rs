@@ -207,6 +207,16 @@ fn kernel(m: &Model, seq: Seq, e: &KernelEvent) -> Vec<String> {
         } else {
             format!("The process joined an existing {} namespace through an fd.", if *nstype_raw == 0 { "(any type)".to_string() } else { short_flags(*nstype_raw) })
         }),
+        KernelKind::Exec { filename, argv, .. } if filename == "/proc/self/exe" && argv.get(1).is_some_and(|a| a == "init") => out.push(
+            "runc starts `runc init` by executing itself (/proc/self/exe) with the argument `init`; the C constructor nsexec() runs the bootstrap before Go's runtime starts its threads.".to_string(),
+        ),
+        KernelKind::Exec { filename, argv, .. }
+            if (filename.starts_with("/dev/fd/") || filename.starts_with("/proc/self/fd/")) && argv.get(1).is_some_and(|a| a == "init") =>
+        {
+            out.push(
+            "runc executes itself once more, from a sealed in-memory copy of its binary (memfd): a container process that reaches /proc/self/exe then finds the copy, not the host's runc (the CVE-2019-5736 protection of runc 1.1). Current runc avoids the copy where it can.".to_string(),
+            )
+        }
         KernelKind::Exec { filename, ret, errno, .. } => out.push(if *ret < 0 {
             format!("execve {filename} failed: {}.", errno.as_deref().unwrap_or("error"))
         } else {

@@ -13,5 +13,6 @@ pub mod sources;
 pub mod store;
 pub mod synth;
 pub mod terminal;
+pub mod trace_cmd;
 pub mod ui;
 pub mod view;

@@ -1,5 +1,6 @@
 //! `initscope`: watch a container boot.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -38,6 +39,9 @@ enum Cmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Trace a command (or running processes) with the eBPF probe: on a terminal, the
+    /// diagram; with --text or --json (or not on a terminal), what the kernel saw as text.
+    Trace(initscope::trace_cmd::TraceArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +55,13 @@ fn main() -> ExitCode {
             format,
             output,
         } => commands::export::run(&file, format, output),
+        Cmd::Trace(args) => {
+            if args.json || args.text || !std::io::stdout().is_terminal() {
+                let status = initscope::trace_cmd::run(args);
+                return ExitCode::from(status.clamp(0, 255) as u8);
+            }
+            commands::trace_view::run(args)
+        }
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 
 pub mod export;
 pub mod replay;
+pub mod trace_view;
 
 /// A failed command: one line for the user, and the exit code.
 #[derive(Debug, thiserror::Error)]
@@ -25,4 +26,15 @@ impl CmdError {
             source,
         }
     }
+}
+
+/// demo/run/trace load eBPF programs and make namespaces: they need root. Say so in one
+/// line and point at a recording that works without it.
+pub fn need_root(cmd: &str, recording: &str) -> Result<(), CmdError> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    Err(CmdError::Usage(format!(
+        "{cmd} needs root (it loads eBPF programs and creates namespaces); without root, watch a recording: initscope replay {recording}"
+    )))
 }

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use super::CmdError;
-use crate::app::{self, ExportTarget};
+use crate::app::{self, ExportTarget, Hooks};
 use crate::session::Session;
 use crate::view::{Mode, View, SPEEDS};
 
@@ -39,6 +39,14 @@ pub fn run(path: &Path, opts: ReplayOpts) -> Result<(), CmdError> {
     let target = ExportTarget {
         base: path.with_extension(""),
     };
-    app::run(&mut session, &mut view, &mut [], Some(&target))
-        .map_err(|e| CmdError::io("terminal", e))
+    app::run(
+        &mut session,
+        &mut view,
+        &mut [],
+        Hooks {
+            export: Some(&target),
+            every_turn: None,
+        },
+    )
+    .map_err(|e| CmdError::io("terminal", e))
 }

@@ -1,6 +1,9 @@
 //! Live event sources: lines of JSON arriving from the runtime (a datagram socket, a FIFO,
 //! a growing file) or from the kernel probe. Each can be polled by fd.
 
+pub mod probe;
+pub mod stdio;
+
 use std::os::fd::RawFd;
 
 /// One source of event lines.
