@@ -85,9 +85,13 @@ fn replay_event_list_and_namespaces() {
 
 #[test]
 fn runc_from_the_kernel_alone() {
-    let s = Session::from_events(&synth::runc_run(7000, 5_000_000_000_000));
+    // The shipped recording of Debian's runc, made with `initscope trace --record`.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/runc.jsonl");
+    let s = Session::load(&path).unwrap();
     let mut v = replay_view(&s, u32::MAX);
-    insta::assert_snapshot!("runc_160x48", screen(&s, &mut v, 160, 48));
+    insta::assert_snapshot!("runc_recorded_160x48", screen(&s, &mut v, 160, 48));
+    let mut v = replay_view(&s, u32::MAX);
+    insta::assert_snapshot!("runc_recorded_80x24", screen(&s, &mut v, 80, 24));
 }
 
 #[test]

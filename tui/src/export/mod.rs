@@ -115,7 +115,8 @@ pub fn describe(m: &Model, at: Seq) -> Diagram {
             let mut title = m.lane_title(id, at);
             if let Some(exe) = l.program_at(at) {
                 let exe = m.str(exe).rsplit('/').next().unwrap_or("").to_string();
-                if l.role.is_some() && !exe.is_empty() {
+                if l.role == Some(initscope_runtime::events::schema::Stage::Init) && !exe.is_empty()
+                {
                     title = format!("{title} → {exe}");
                 }
             }

@@ -472,12 +472,14 @@ impl Model {
     /// Rootfs steps that follow each other on one lane share one row.
     fn group_row(&mut self, seq: Seq, ts: u64, lane: LaneId, kind: &str) -> RowId {
         let idx = GROUP_KINDS.iter().position(|k| *k == kind).unwrap_or(0);
-        if let Some(&last) = self.lanes[lane as usize].rows.last() {
-            if self.row_before(ts, seq) == Some(last) {
-                if let RowKind::Group { last: l, counts } = &mut self.rows[last as usize].kind {
+        // Only when nothing else happened in between: the row just above is this lane's group.
+        if let Some(prev) = self.row_before(ts, seq) {
+            let row = &mut self.rows[prev as usize];
+            if row.lane == Some(lane) {
+                if let RowKind::Group { last, counts } = &mut row.kind {
                     counts[idx] += 1;
-                    *l = seq;
-                    return last;
+                    *last = (*last).max(seq);
+                    return prev;
                 }
             }
         }

@@ -204,7 +204,7 @@ fn draw_heads(
         let mut title = m.lane_title(lane, at);
         if let Some(exe) = l.program_at(at) {
             let exe = m.str(exe).rsplit('/').next().unwrap_or("");
-            if l.role.is_some() && !exe.is_empty() {
+            if l.role == Some(initscope_runtime::events::schema::Stage::Init) && !exe.is_empty() {
                 title = format!("{title}→{exe}");
             }
         }

@@ -1,0 +1,107 @@
+//! The model over the shipped recordings (made with initscope's own tools), and the
+//! record → replay round trip.
+
+use std::path::PathBuf;
+
+use initscope::event::Event;
+use initscope::model::{RowKind, RuntimeKind};
+use initscope::session::Session;
+use initscope::store::EventStore;
+use initscope::synth;
+use initscope_runtime::events::schema::Stage;
+
+fn recording(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("recordings")
+        .join(name)
+}
+
+#[test]
+fn runc_recording_shows_runcs_three_stages_and_the_double_clone() {
+    let s = Session::load(&recording("runc.jsonl")).unwrap();
+    let m = &s.model;
+    let titles: Vec<String> = (0..m.lanes.len() as u32)
+        .map(|l| m.lane_title(l, u32::MAX))
+        .collect();
+    assert_eq!(
+        titles,
+        ["create", "[0:PARENT]", "[1:CHILD]", "[2:INIT]"],
+        "{titles:?}"
+    );
+    assert!(m.lanes.iter().all(|l| l.runtime == Some(RuntimeKind::Runc)));
+    let create = m.lanes[0].pid;
+    let lane = |stage| m.lanes.iter().find(|l| l.role == Some(stage)).unwrap();
+    let (child, init) = (lane(Stage::Child), lane(Stage::Init));
+    // Both later stages were cloned with CLONE_PARENT: create is the kernel's parent.
+    for l in [child, init] {
+        match m.row(l.clone_row.unwrap()).kind {
+            RowKind::Clone {
+                flags,
+                kernel_parent,
+                ..
+            } => {
+                assert_ne!(flags & 0x8000, 0, "CLONE_PARENT");
+                assert_eq!(kernel_parent, Some(create));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(init.ns_pid, Some(1));
+    // unshare(CLONE_NEWPID) moved only [1:CHILD]'s children: its own pid ns is the host's,
+    // its pid_for_children is init's pid ns.
+    let cns = child.ns_at(u32::MAX).unwrap();
+    let ins = init.ns_at(u32::MAX).unwrap();
+    assert_ne!(cns.pid, cns.pid_for_children);
+    assert_eq!(ins.pid, cns.pid_for_children);
+    assert_eq!(ins.mnt, cns.mnt);
+    assert!(init.exec.iter().any(|&(_, p)| m.str(p) == "/bin/sh"));
+    assert!(
+        m.lanes.iter().all(|l| l.exit.is_some()),
+        "every process exited"
+    );
+}
+
+#[test]
+fn a_live_recording_replays_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.jsonl");
+    // Arrival order of a live session: the kernel's events come in late batches.
+    let evs = synth::initscope_bootstrap(synth::Options::default());
+    let (rt, k): (Vec<&Event>, Vec<&Event>) =
+        evs.iter().partition(|e| matches!(e, Event::Runtime(_)));
+    let mut arrival = Vec::new();
+    for (i, chunk) in rt.chunks(10).enumerate() {
+        arrival.extend(chunk.iter().copied());
+        arrival.extend(k.iter().skip(i * 2).take(2).copied());
+    }
+    arrival.extend(k.iter().skip(rt.chunks(10).count() * 2).copied());
+    assert_eq!(arrival.len(), evs.len());
+
+    let mut live = Session::new(EventStore::file(std::fs::File::create(&path).unwrap()));
+    for e in &arrival {
+        live.push_line(&e.to_json());
+    }
+    let replay = Session::load(&path).unwrap();
+    // The same events, line for line …
+    assert_eq!(replay.store.len(), arrival.len());
+    for (i, e) in arrival.iter().enumerate() {
+        assert_eq!(replay.store.get(i as u32).as_ref(), Some(*e));
+    }
+    // … and the same diagram (replay folds in time order, live in arrival order).
+    let rows = |s: &Session| {
+        let m = &s.model;
+        m.order
+            .iter()
+            .map(|&r| initscope::labels::row_label(m, r, u32::MAX))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows(&live), rows(&replay));
+    let lanes = |s: &Session| {
+        s.model
+            .lanes
+            .iter()
+            .map(|l| (l.pid, l.role, l.exit.map(|x| x.code)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(lanes(&live), lanes(&replay));
+}
