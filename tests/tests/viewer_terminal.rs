@@ -1,87 +1,14 @@
 //! The viewer in a real terminal: tmux runs it, capture-pane shows what a person sees;
 //! `q` and SIGTERM leave the terminal as it was (cooked mode, main screen).
 
+mod viewer_common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+
+use viewer_common::{initscope, Tmux};
 
 use initscope::synth::{self, Options};
-
-fn initscope() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("initscope")
-}
-
-/// A tmux session of its own (own socket), killed on drop even when the test fails.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn start(cmd: &str, w: u16, h: u16) -> Tmux {
-        let socket = format!("isc-test-{}-{}", std::process::id(), rand_suffix());
-        let st = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "new-session",
-                "-d",
-                "-x",
-                &w.to_string(),
-                "-y",
-                &h.to_string(),
-                "sh",
-                "-c",
-                cmd,
-            ])
-            .status()
-            .expect("tmux is installed (scripts/setup)");
-        assert!(st.success());
-        Tmux { socket }
-    }
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            Command::new("tmux")
-                .args(["-L", &self.socket, "send-keys", "-t", "0", k])
-                .status()
-                .unwrap();
-            sleep(Duration::from_millis(80));
-        }
-    }
-    fn capture(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-    fn wait_for(&self, what: &str) -> String {
-        let t = Instant::now();
-        loop {
-            let s = self.capture();
-            if s.contains(what) || t.elapsed() > Duration::from_secs(10) {
-                return s;
-            }
-            sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .status();
-    }
-}
-
-fn rand_suffix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos() as u64
-}
 
 fn recording(dir: &Path) -> PathBuf {
     let p = dir.join("demo.jsonl");

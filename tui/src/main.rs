@@ -39,6 +39,18 @@ enum Cmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Bind the events socket and show every initscope-runtime bootstrap as it happens.
+    Watch {
+        /// The socket to bind (initscope-runtime sends here by default).
+        #[arg(long, default_value = initscope::sources::socket::WELL_KNOWN)]
+        socket: PathBuf,
+        /// Also write every event (both sources) as JSONL to FILE, for `replay`.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+        /// Do not load the kernel probe (runtime events only).
+        #[arg(long)]
+        no_probe: bool,
+    },
     /// Trace a command (or running processes) with the eBPF probe: on a terminal, the
     /// diagram; with --text or --json (or not on a terminal), what the kernel saw as text.
     Trace(initscope::trace_cmd::TraceArgs),
@@ -55,6 +67,15 @@ fn main() -> ExitCode {
             format,
             output,
         } => commands::export::run(&file, format, output),
+        Cmd::Watch {
+            socket,
+            record,
+            no_probe,
+        } => commands::watch::run(commands::watch::WatchOpts {
+            socket,
+            record,
+            probe: !no_probe,
+        }),
         Cmd::Trace(args) => {
             if args.json || args.text || !std::io::stdout().is_terminal() {
                 let status = initscope::trace_cmd::run(args);

@@ -3,6 +3,7 @@
 pub mod export;
 pub mod replay;
 pub mod trace_view;
+pub mod watch;
 
 /// A failed command: one line for the user, and the exit code.
 #[derive(Debug, thiserror::Error)]

@@ -2,6 +2,7 @@
 //! a growing file) or from the kernel probe. Each can be polled by fd.
 
 pub mod probe;
+pub mod socket;
 pub mod stdio;
 
 use std::os::fd::RawFd;
