@@ -39,6 +39,27 @@ enum Cmd {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
+    /// Build a small container and watch it boot under initscope-runtime, live (root).
+    Demo {
+        /// The runtime to run (default: initscope-runtime beside this program, else on PATH).
+        #[arg(long, value_name = "PATH")]
+        runtime: Option<PathBuf>,
+        /// Also write every event (both sources) as JSONL to FILE, for `replay`.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+        /// No user namespace in the demo container (no uid-map step).
+        #[arg(long)]
+        no_userns: bool,
+    },
+    /// Run your bundle under initscope-runtime and watch it boot, live (root).
+    Run {
+        bundle: PathBuf,
+        id: Option<String>,
+        #[arg(long, value_name = "PATH")]
+        runtime: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
     /// Bind the events socket and show every initscope-runtime bootstrap as it happens.
     Watch {
         /// The socket to bind (initscope-runtime sends here by default).
@@ -67,6 +88,26 @@ fn main() -> ExitCode {
             format,
             output,
         } => commands::export::run(&file, format, output),
+        Cmd::Demo {
+            runtime,
+            record,
+            no_userns,
+        } => commands::demo::run(commands::demo::DemoOpts {
+            runtime,
+            record,
+            userns: !no_userns,
+        }),
+        Cmd::Run {
+            bundle,
+            id,
+            runtime,
+            record,
+        } => commands::run::run(commands::run::RunOpts {
+            bundle,
+            id,
+            runtime,
+            record,
+        }),
         Cmd::Watch {
             socket,
             record,
@@ -77,6 +118,10 @@ fn main() -> ExitCode {
             probe: !no_probe,
         }),
         Cmd::Trace(args) => {
+            if let Err(e) = commands::need_bpf() {
+                eprintln!("initscope: {e}");
+                return ExitCode::FAILURE;
+            }
             if args.json || args.text || !std::io::stdout().is_terminal() {
                 let status = initscope::trace_cmd::run(args);
                 return ExitCode::from(status.clamp(0, 255) as u8);

@@ -26,7 +26,7 @@ pub fn run(args: TraceArgs) -> Result<(), CmdError> {
             "trace: nothing to trace: give `-- COMMAND…`, --pid PID or --comm PREFIX".into(),
         ));
     }
-    super::need_root("trace", SHIPPED_RUNC)?;
+    super::need_bpf()?;
     let store = match &args.record {
         Some(p) => EventStore::file(
             File::create(p).map_err(|e| CmdError::io(format!("--record {}", p.display()), e))?,

@@ -1,0 +1,58 @@
+//! `initscope demo`: the README's main command. Builds a bundle in a temp dir, runs it
+//! under initscope-runtime with the probe attached, shows the bootstrap live, and cleans
+//! everything up on exit.
+
+use std::path::PathBuf;
+
+use super::launch::{self, Launch};
+use super::{bundle, CmdError};
+
+/// The shipped recording of our own runtime, for people without root.
+pub const SHIPPED_OURS: &str = "tui/recordings/initscope-runtime.jsonl";
+
+pub struct DemoOpts {
+    pub runtime: Option<PathBuf>,
+    pub record: Option<PathBuf>,
+    pub userns: bool,
+}
+
+pub fn run(o: DemoOpts) -> Result<(), CmdError> {
+    super::need_root("demo", SHIPPED_OURS)?;
+    let runtime = match o.runtime {
+        Some(r) => r,
+        None => launch::find_runtime()?,
+    };
+    let work = tempfile::Builder::new()
+        .prefix("initscope-demo-")
+        .tempdir()
+        .map_err(|e| CmdError::io("temp dir", e))?;
+    let bundle_dir = work.path().join("bundle");
+    std::fs::create_dir_all(&bundle_dir)
+        .map_err(|e| CmdError::io(bundle_dir.display().to_string(), e))?;
+    let args = [
+        "sh",
+        "-c",
+        "echo hello from an initscope demo container; hostname; id; sleep 5",
+    ];
+    let b = bundle::build(&bundle_dir, o.userns, &args).map_err(|e| {
+        CmdError::io(
+            format!("building the demo bundle in {}", bundle_dir.display()),
+            e,
+        )
+    })?;
+    let r = launch::run(Launch {
+        runtime,
+        bundle: b.dir,
+        id: launch::unique_id("initscope-demo"),
+        work: work.path().to_path_buf(),
+        record: o.record,
+        title: "demo".into(),
+        note: Some(format!(
+            "demo container: {} rootfs{}",
+            b.rootfs_from,
+            if o.userns { ", user namespace" } else { "" }
+        )),
+    });
+    super::remove_work_dir(work)?;
+    r
+}
