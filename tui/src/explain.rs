@@ -297,3 +297,44 @@ fn differences(m: &Model, seq: Seq, ev: &Event) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth;
+    use initscope_runtime::bootstrap::sync::SyncMsg;
+
+    #[test]
+    fn every_sync_message_has_its_meaning() {
+        for m in SyncMsg::ALL {
+            assert!(sync_text(m.name(), Stage::Child).is_some(), "{}", m.name());
+        }
+    }
+
+    #[test]
+    fn every_event_of_a_bootstrap_is_explained_and_clone_parent_is_named() {
+        for evs in [
+            synth::initscope_bootstrap(synth::Options::default()),
+            synth::runc_run(7000, 1),
+        ] {
+            let m = Model::from_events(&evs);
+            for (i, e) in evs.iter().enumerate() {
+                let text = explain(&m, i as Seq, e);
+                assert!(
+                    !text.is_empty() && text.iter().all(|p| p.len() > 10),
+                    "{e:?}"
+                );
+            }
+            // The kernel's fork of [2:INIT] says why its parent is not its creator.
+            let (i, fork) = evs
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| matches!(e, Event::Kernel(k) if matches!(k.kind, KernelKind::Fork { flags_raw, .. } if flags_raw & 0x8000 != 0)))
+                .last()
+                .unwrap();
+            assert!(explain(&m, i as Seq, fork)
+                .iter()
+                .any(|p| p.contains("CLONE_PARENT")));
+        }
+    }
+}

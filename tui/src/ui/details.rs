@@ -57,6 +57,16 @@ pub fn lines_for(s: &Session, seq: Seq, v: &View) -> Vec<Line<'static>> {
             meta.pid
         )),
     ]));
+    // A verdict about this process comes first: it is what an operator came for.
+    if let Some(d) = meta.lane.and_then(|l| m.lane(l).diagnosis.as_ref()) {
+        out.push(Line::raw(""));
+        let head = if d.stuck { "STUCK" } else { "diagnosis" };
+        out.push(Line::styled(
+            format!("{head}: waits on {}", d.waits_on),
+            t.stuck(),
+        ));
+        out.push(Line::raw(d.verdict.clone()));
+    }
     if let Some(ev) = &ev {
         for para in explain(m, seq, ev) {
             out.push(Line::raw(""));
@@ -149,17 +159,6 @@ fn process_lines(m: &Model, lane: LaneId, at: Seq, t: &Theme) -> Vec<Line<'stati
         .collect();
     if !new.is_empty() {
         kv("new ns", new.join(" "));
-    }
-    if let Some(d) = &l.diagnosis {
-        out.push(Line::styled(
-            format!(
-                "  {}: {}",
-                if d.stuck { "STUCK" } else { "note" },
-                d.waits_on
-            ),
-            t.stuck(),
-        ));
-        out.push(Line::raw(format!("  {}", d.verdict)));
     }
     out
 }
