@@ -330,7 +330,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| matches!(e, Event::Kernel(k) if matches!(k.kind, KernelKind::Fork { flags_raw, .. } if flags_raw & 0x8000 != 0)))
-                .last()
+                .next_back()
                 .unwrap();
             assert!(explain(&m, i as Seq, fork)
                 .iter()
