@@ -329,8 +329,7 @@ mod tests {
             let (i, fork) = evs
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| matches!(e, Event::Kernel(k) if matches!(k.kind, KernelKind::Fork { flags_raw, .. } if flags_raw & 0x8000 != 0)))
-                .next_back()
+                .rfind(|(_, e)| matches!(e, Event::Kernel(k) if matches!(k.kind, KernelKind::Fork { flags_raw, .. } if flags_raw & 0x8000 != 0)))
                 .unwrap();
             assert!(explain(&m, i as Seq, fork)
                 .iter()
