@@ -62,9 +62,10 @@ enum Cmd {
     },
     /// Bind the events socket and show every initscope-runtime bootstrap as it happens.
     Watch {
-        /// The socket to bind (initscope-runtime sends here by default).
-        #[arg(long, default_value = initscope::sources::socket::WELL_KNOWN)]
-        socket: PathBuf,
+        /// The socket to bind (default: where initscope-runtime sends, /run/initscope/events.sock
+        /// as root, $XDG_RUNTIME_DIR/initscope/events.sock otherwise).
+        #[arg(long)]
+        socket: Option<PathBuf>,
         /// Also write every event (both sources) as JSONL to FILE, for `replay`.
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
@@ -113,7 +114,7 @@ fn main() -> ExitCode {
             record,
             no_probe,
         } => commands::watch::run(commands::watch::WatchOpts {
-            socket,
+            socket: socket.unwrap_or_else(initscope::sources::socket::well_known),
             record,
             probe: !no_probe,
         }),

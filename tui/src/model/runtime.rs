@@ -10,6 +10,9 @@ use super::row::{MapKind, Row, RowKind, GROUP_KINDS};
 use super::strings::Sym;
 use super::{LaneId, Model, RowId, Seq};
 
+/// The label of `start` releasing init through exec.fifo.
+pub const FIFO_MSG: &str = "exec.fifo → running";
+
 /// The answer a stage waits for after sending a request (runc's protocol).
 pub fn reply_to(msg: &str) -> Option<SyncMsg> {
     Some(match SyncMsg::from_name(msg)? {
@@ -198,7 +201,29 @@ impl Model {
             EventKind::State { status } => {
                 let s = self.strings.intern(status);
                 self.boots[boot as usize].state.push((seq, s));
-                Some(self.note(seq, ts, lane, e))
+                let init = self.boots[boot as usize]
+                    .by_stage
+                    .get(&Stage::Init)
+                    .copied();
+                match init {
+                    // `start` says "running" once it read init's byte from exec.fifo: the
+                    // FIFO is what passes between them, so draw it as a message.
+                    Some(init) if e.stage == Stage::Start && status == "running" => {
+                        let msg = self.strings.intern(FIFO_MSG);
+                        Some(self.add_simple(
+                            seq,
+                            ts,
+                            lane,
+                            RowKind::Sync {
+                                to: Some(init),
+                                msg,
+                                send: Some(seq),
+                                recv: Some(seq),
+                            },
+                        ))
+                    }
+                    _ => Some(self.note(seq, ts, lane, e)),
+                }
             }
             EventKind::Exec { path, .. } => {
                 let path = self.strings.intern(path);

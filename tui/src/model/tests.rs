@@ -87,6 +87,7 @@ fn both_sources_share_rows_and_sync_messages_pair_up() {
         "[2:INIT]: procReady -> create",
         "[2:INIT]: waits on exec.fifo",
         "create: state: created",
+        "start: exec.fifo → running -> [2:INIT]",
         "[2:INIT]: execve /bin/sh",
         "[2:INIT]: exit 0",
     ];
@@ -120,7 +121,11 @@ fn both_sources_share_rows_and_sync_messages_pair_up() {
         .iter()
         .filter(|r| matches!(r.kind, RowKind::Sync { .. }))
         .collect();
-    assert_eq!(syncs.len(), 12);
+    assert_eq!(
+        syncs.len(),
+        13,
+        "12 sync messages and start releasing init through exec.fifo"
+    );
     assert!(syncs.iter().all(|r| matches!(
         r.kind,
         RowKind::Sync {
@@ -288,7 +293,7 @@ fn runtime_only_stream_still_draws_lanes_and_namespace_notes() {
             .iter()
             .filter(|r| matches!(r.kind, RowKind::Sync { .. }))
             .count(),
-        12
+        13
     );
 }
 

@@ -9,8 +9,20 @@ use std::path::{Path, PathBuf};
 
 use super::Source;
 
-/// Where initscope-runtime sends events when nothing else is configured.
+/// Where initscope-runtime sends events when nothing else is configured (as root).
 pub const WELL_KNOWN: &str = "/run/initscope/events.sock";
+
+/// The runtime's rule: the well-known socket as root, `$XDG_RUNTIME_DIR/initscope/…`
+/// for other users (who cannot bind in /run).
+pub fn well_known() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from(WELL_KNOWN);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(dir) => Path::new(&dir).join("initscope/events.sock"),
+        None => PathBuf::from(WELL_KNOWN),
+    }
+}
 
 pub struct SocketSource {
     sock: UnixDatagram,
