@@ -58,6 +58,11 @@ fn watch_shows_bootstraps_sent_to_its_socket_and_records_them() {
         assert!(screen2.contains(msg), "{msg} missing:\n{screen2}");
     }
     assert!(screen2.contains("● live"), "{screen2}");
+    // The event list reads full events back from the recording as it grows.
+    t.keys(&["Tab"]);
+    let list = t.wait_for("SYNC_USERMAP_PLS → parent");
+    assert!(list.contains("SYNC_USERMAP_PLS → parent"), "{list}");
+    assert!(!list.contains("(unreadable)"), "{list}");
     t.keys(&["q"]);
     let after = t.wait_for(" END");
     assert!(after.contains("EXIT=0"), "{after}");

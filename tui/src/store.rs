@@ -54,12 +54,24 @@ impl EventStore {
         }
     }
 
-    /// A store that appends to `file` (a new recording, or an unlinked temp file).
+    /// A store that appends to `file` (a new recording, or an unlinked temp file); the
+    /// file must be open for reading too (the details pane reads events back).
     pub fn file(file: File) -> EventStore {
         EventStore {
             backing: Backing::File { file, len: 0 },
             lines: Vec::new(),
         }
+    }
+
+    /// A new recording at `path` (truncated), kept open for reading back too.
+    pub fn create(path: &Path) -> io::Result<EventStore> {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
+        Ok(EventStore::file(file))
     }
 
     /// A store in an unlinked temp file, for live sessions without `--record`.
@@ -183,13 +195,17 @@ mod tests {
         let evs = synth::initscope_bootstrap(synth::Options::default());
         let mut mem = EventStore::memory();
         let mut file = EventStore::temp().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = EventStore::create(&dir.path().join("rec.jsonl")).unwrap();
         for e in &evs {
             mem.push(&e.to_json()).unwrap();
             file.push(&e.to_json()).unwrap();
+            rec.push(&e.to_json()).unwrap();
         }
         for (i, e) in evs.iter().enumerate() {
             assert_eq!(mem.get(i as u32).as_ref(), Some(e));
             assert_eq!(file.get(i as u32).as_ref(), Some(e));
+            assert_eq!(rec.get(i as u32).as_ref(), Some(e));
         }
         assert!(file.get(evs.len() as u32).is_none());
     }

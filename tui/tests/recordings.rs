@@ -77,7 +77,7 @@ fn a_live_recording_replays_identically() {
     arrival.extend(k.iter().skip(rt.chunks(10).count() * 2).copied());
     assert_eq!(arrival.len(), evs.len());
 
-    let mut live = Session::new(EventStore::file(std::fs::File::create(&path).unwrap()));
+    let mut live = Session::new(EventStore::create(&path).unwrap());
     for e in &arrival {
         live.push_line(&e.to_json());
     }

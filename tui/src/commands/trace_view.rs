@@ -2,8 +2,6 @@
 //! runtime (`initscope trace -- runc run ID`). The text and JSON forms are in
 //! `trace_cmd.rs`.
 
-use std::fs::File;
-
 use initscope_probe::held::HeldChild;
 use initscope_probe::{Probe, ProbeOptions};
 
@@ -13,7 +11,6 @@ use crate::session::Session;
 use crate::sources::probe::ProbeSource;
 use crate::sources::stdio::with_redirected;
 use crate::sources::Source;
-use crate::store::EventStore;
 use crate::trace_cmd::TraceArgs;
 use crate::view::{Mode, View};
 
@@ -27,12 +24,7 @@ pub fn run(args: TraceArgs) -> Result<(), CmdError> {
         ));
     }
     super::need_bpf()?;
-    let store = match &args.record {
-        Some(p) => EventStore::file(
-            File::create(p).map_err(|e| CmdError::io(format!("--record {}", p.display()), e))?,
-        ),
-        None => EventStore::temp().map_err(|e| CmdError::io("temp file for events", e))?,
-    };
+    let store = super::watch::open_store(args.record.as_ref())?;
     let mut probe = Probe::load(ProbeOptions {
         pids: args.pid.clone(),
         comm_prefixes: args.comm.clone(),

@@ -2,7 +2,6 @@
 //! bootstrap as it happens (including ones podman or containerd start). With root, the
 //! probe follows the runtime's processes by name too, so the kernel's side is there.
 
-use std::fs::File;
 use std::path::PathBuf;
 
 use initscope_probe::{Probe, ProbeOptions};
@@ -60,9 +59,8 @@ pub fn run(o: WatchOpts) -> Result<(), CmdError> {
 
 pub fn open_store(record: Option<&PathBuf>) -> Result<EventStore, CmdError> {
     Ok(match record {
-        Some(p) => EventStore::file(
-            File::create(p).map_err(|e| CmdError::io(format!("--record {}", p.display()), e))?,
-        ),
+        Some(p) => EventStore::create(p)
+            .map_err(|e| CmdError::io(format!("--record {}", p.display()), e))?,
         None => EventStore::temp().map_err(|e| CmdError::io("temp file for events", e))?,
     })
 }
