@@ -53,7 +53,17 @@ impl Event {
         }
         if source == "runtime" {
             if !clash {
-                return Ok(Event::Runtime(serde_json::from_value(envelope.into())?));
+                return match serde_json::from_value(envelope.clone().into()) {
+                    Ok(e) => Ok(Event::Runtime(e)),
+                    // A kind whose fields this reader does not understand (a newer
+                    // runtime): keep the event, as `other`, rather than lose it.
+                    Err(err) => {
+                        envelope.insert("kind".into(), "other".into());
+                        serde_json::from_value(envelope.into())
+                            .map(Event::Runtime)
+                            .map_err(|_| err.into())
+                    }
+                };
             }
             let k: EventKind = serde_json::from_value(kind.into())?;
             envelope.insert("kind".into(), "other".into());
@@ -62,7 +72,15 @@ impl Event {
             Ok(Event::Runtime(e))
         } else {
             if !clash {
-                return Ok(Event::Kernel(serde_json::from_value(envelope.into())?));
+                return match serde_json::from_value(envelope.clone().into()) {
+                    Ok(e) => Ok(Event::Kernel(e)),
+                    Err(err) => {
+                        envelope.insert("kind".into(), "other".into());
+                        serde_json::from_value(envelope.into())
+                            .map(Event::Kernel)
+                            .map_err(|_| err.into())
+                    }
+                };
             }
             let k: KernelKind = serde_json::from_value(kind.into())?;
             envelope.insert("kind".into(), "other".into());

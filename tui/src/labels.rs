@@ -99,6 +99,7 @@ pub fn row_label(m: &Model, id: RowId, at: Seq) -> String {
         RowKind::Error { step } => format!("error: {}", m.str(step)),
         RowKind::Note { text, .. } => m.str(text).to_string(),
         RowKind::Lost { count } => format!("{count} events lost"),
+        RowKind::ExecMisses { count } => format!("execve: {count}× not found (PATH search)"),
     }
 }
 

@@ -87,7 +87,9 @@ pub fn describe(m: &Model, at: Seq) -> Diagram {
             RowKind::Exit { code, signal } => Shape::Exit {
                 ok: signal.is_none() && code.is_none_or(|c| c == 0),
             },
-            RowKind::Group { .. } | RowKind::Note { .. } => Shape::Step,
+            RowKind::Group { .. } | RowKind::Note { .. } | RowKind::ExecMisses { .. } => {
+                Shape::Step
+            }
             RowKind::Lost { .. } => Shape::Lost,
         };
         for l in [from, if shape == Shape::Clone { to } else { None }]

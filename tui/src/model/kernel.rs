@@ -169,6 +169,20 @@ impl Model {
                 errno,
                 ..
             } => {
+                if *ret < 0 && errno.as_deref() == Some("ENOENT") {
+                    // A shell searching PATH tries each directory: one row for the search.
+                    if let Some(prev) = self.row_before(ts, seq) {
+                        let row = &mut self.rows[prev as usize];
+                        if row.lane == Some(lane) {
+                            if let RowKind::ExecMisses { count } = &mut row.kind {
+                                *count += 1;
+                                return (Some(lane), Some(prev));
+                            }
+                        }
+                    }
+                    let row = self.add_kernel_row(seq, ts, lane, RowKind::ExecMisses { count: 1 });
+                    return (Some(lane), Some(row));
+                }
                 if *ret < 0 {
                     let step = format!(
                         "execve {filename}: {}",

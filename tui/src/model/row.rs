@@ -75,6 +75,10 @@ pub enum RowKind {
         kind: Sym,
         text: Sym,
     },
+    /// execve attempts that found no file, one after another (a shell searching PATH).
+    ExecMisses {
+        count: u32,
+    },
     /// Events lost by a source (no lane).
     Lost {
         count: u64,

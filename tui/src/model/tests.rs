@@ -358,3 +358,50 @@ fn lost_events_are_counted_per_source() {
     );
     assert_eq!(m.lost_at(evs.len() as Seq - 1), Lost::default());
 }
+
+#[test]
+fn a_shell_searching_path_is_one_row_not_a_column_of_errors() {
+    use initscope_probe::schema::KernelKind;
+    let miss = |ts: u64, f: &str| {
+        synth::kernel(
+            ts,
+            50,
+            1,
+            "sh",
+            1,
+            1,
+            KernelKind::Exec {
+                filename: f.into(),
+                argv: vec![],
+                ret: -2,
+                errno: Some("ENOENT".into()),
+                ns: None,
+            },
+        )
+    };
+    let evs = vec![
+        miss(1, "/usr/local/bin/x"),
+        miss(2, "/usr/bin/x"),
+        miss(3, "/bin/x"),
+        synth::kernel(
+            4,
+            50,
+            1,
+            "x",
+            1,
+            1,
+            KernelKind::Exec {
+                filename: "/sbin/x".into(),
+                argv: vec![],
+                ret: 0,
+                errno: None,
+                ns: None,
+            },
+        ),
+    ];
+    let m = Model::from_events(&evs);
+    assert_eq!(
+        summary(&m, u32::MAX),
+        ["x: execve: 3× not found (PATH search)", "x: execve /sbin/x"]
+    );
+}

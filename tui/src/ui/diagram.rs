@@ -363,6 +363,7 @@ fn draw_row(
             note(buf, area, y, x, "✕", &label, theme.exit(ok))
         }
         RowKind::Error { .. } => note(buf, area, y, x, "✖", &label, theme.error()),
+        RowKind::ExecMisses { .. } => note(buf, area, y, x, "·", &label, theme.dim()),
         RowKind::Group { .. } | RowKind::Note { .. } => {
             note(buf, area, y, x, "•", &label, theme.step())
         }
