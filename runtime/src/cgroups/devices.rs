@@ -9,7 +9,7 @@
 //!   `devices.allow` or `devices.deny`, in order; the kernel keeps the order in
 //!   `devices.list`.
 //! - v2: there is no devices controller; an eBPF program of type `cgroup_device` attached
-//!   to the cgroup decides ([`super::bpf`]).
+//!   to the cgroup decides (`device_filter.rs`).
 
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceCgroup, LinuxDeviceType, LinuxResources};
 
@@ -164,7 +164,7 @@ pub fn plan(
     let rules = rules(config)?;
     match host.side("devices") {
         Some(Version::V1) => {}
-        // v2: the eBPF program does it (see `bpf`); nothing to write.
+        // v2: the eBPF program does it (device_filter.rs); nothing to write.
         _ if host.has_file(Version::V2, "", "cgroup.procs") => return Ok(Vec::new()),
         _ => {
             if config.is_some_and(|c| !c.is_empty()) {

@@ -136,7 +136,9 @@ pub fn write_hint(file: &str, errno: Option<i32>) -> Option<&'static str> {
         (_, Errno::EACCES | Errno::EPERM) => {
             "permission denied: run as root, or use a cgroup delegated to this user"
         }
-        (_, Errno::ENOENT) => "the file does not exist: the controller is not enabled for this cgroup, or the kernel lacks the feature",
+        (_, Errno::ENOENT) => {
+            "no such file: the cgroup is gone, its controller is not enabled for it, or the kernel lacks this file"
+        }
         _ => return None,
     };
     Some(hint)

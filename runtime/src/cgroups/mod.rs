@@ -103,6 +103,19 @@ impl CgroupError {
     }
 }
 
+/// What the `features` command reports as `linux.cgroup`: v1 and v2 (and hybrid), the
+/// systemd `slice:prefix:name` path form (managed with cgroupfs; systemd user instances
+/// are not used), rdma.
+pub fn features() -> oci_spec::runtime::Cgroup {
+    let mut c = oci_spec::runtime::Cgroup::default();
+    c.set_v1(Some(true));
+    c.set_v2(Some(true));
+    c.set_systemd(Some(true));
+    c.set_systemd_user(Some(false));
+    c.set_rdma(Some(true));
+    c
+}
+
 /// Which hierarchies the host has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

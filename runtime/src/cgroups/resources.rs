@@ -65,9 +65,9 @@ pub fn plan(
     if let Some(m) = r.memory() {
         p.memory(m, purpose)?;
     }
-    if let Some(pids) = r.pids() {
+    // As runc: 0 is "not set" (so an update without it keeps the limit), < 0 unlimited.
+    if let Some(limit) = r.pids().map(|p| p.limit()).filter(|&l| l != 0) {
         let v = p.side("linux.resources.pids", "pids")?;
-        let limit = pids.limit();
         let value = if limit > 0 {
             limit.to_string()
         } else {
@@ -113,23 +113,47 @@ pub fn controllers(r: &LinuxResources) -> Vec<String> {
             || c.period().is_some()
             || c.burst().is_some()
             || c.idle().is_some()
+            || c.realtime_runtime().is_some()
+            || c.realtime_period().is_some()
         {
             add("cpu");
         }
     }
-    if r.memory().is_some() {
-        add("memory");
+    #[allow(deprecated)] // `kernel`: still a setting, even if deprecated
+    if let Some(m) = r.memory() {
+        if m.limit().is_some()
+            || m.reservation().is_some()
+            || m.swap().is_some()
+            || m.kernel().is_some()
+            || m.kernel_tcp().is_some()
+            || m.swappiness().is_some()
+            || m.disable_oom_killer().is_some()
+        {
+            add("memory");
+        }
     }
-    if r.pids().is_some() {
+    if r.pids().is_some_and(|p| p.limit() != 0) {
         add("pids");
     }
-    if r.block_io().is_some() {
-        add("io");
+    if let Some(b) = r.block_io() {
+        let lists = [
+            b.weight_device().as_ref().map(Vec::len),
+            b.throttle_read_bps_device().as_ref().map(Vec::len),
+            b.throttle_write_bps_device().as_ref().map(Vec::len),
+            b.throttle_read_iops_device().as_ref().map(Vec::len),
+            b.throttle_write_iops_device().as_ref().map(Vec::len),
+        ];
+        if b.weight().is_some()
+            || b.leaf_weight().is_some()
+            || lists.iter().any(|l| l.unwrap_or(0) > 0)
+        {
+            add("io");
+        }
     }
     if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
         add("hugetlb");
     }
-    if r.rdma().is_some() {
+    if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
         add("rdma");
     }
     for key in r.unified().iter().flat_map(|u| u.keys()) {

@@ -150,7 +150,7 @@ fn update_rewrites_limits_in_place() {
     let up = res(
         serde_json::json!({"memory": {"limit": 134217728, "swap": 268435456},
                                     "cpu": {"quota": 20000, "period": 100000},
-                                    "pids": {"limit": 0}}),
+                                    "pids": {"limit": -1}}),
     );
     let mut sets = Vec::new();
     cg.update(&up, &mut |e| sets.push(e)).unwrap();
@@ -160,6 +160,15 @@ fn update_rewrites_limits_in_place() {
     assert_eq!(read(v1_dir(&cg, "cpu").join("cpu.cfs_quota_us")), "20000");
     assert_eq!(read(v1_dir(&cg, "pids").join("pids.max")), "max");
     assert_eq!(sets.len(), 5, "{sets:?}");
+    // A section without a pids limit (0 = not set) keeps the current one.
+    cg.update(&res(serde_json::json!({"pids": {}})), &mut |_| {})
+        .unwrap();
+    assert_eq!(read(v1_dir(&cg, "pids").join("pids.max")), "max");
+    cg.update(&res(serde_json::json!({"pids": {"limit": 7}})), &mut |_| {})
+        .unwrap();
+    cg.update(&res(serde_json::json!({"pids": {}})), &mut |_| {})
+        .unwrap();
+    assert_eq!(read(v1_dir(&cg, "pids").join("pids.max")), "7");
     // And back down: memory first this time.
     let down = res(serde_json::json!({"memory": {"limit": 33554432, "swap": 33554432}}));
     cg.update(&down, &mut |_| {}).unwrap();
@@ -271,4 +280,42 @@ fn realtime_budget_works_when_the_parent_has_one() {
         parent_cpu.exists(),
         "the parent existed before create: not ours to remove"
     );
+}
+
+#[test]
+fn a_limit_below_current_usage_is_refused_clearly() {
+    use std::io::BufRead;
+    let Some(mut fx) = Fixture::new() else { return };
+    if std::fs::read_to_string("/proc/swaps").is_ok_and(|s| s.lines().count() > 1) {
+        eprintln!("skipping: with swap the kernel may page out instead of refusing");
+        return;
+    }
+    let cg = fx.cgroup("full", Mode::Hybrid);
+    create(&cg, None).unwrap();
+    // The shell holds 30 MB of anonymous memory, charged to the cgroup it joined first.
+    let pid = fx.spawn("read go; x=$(head -c 30000000 /dev/zero | tr '\\0' a); echo ready >&2; sleep 600; echo ${#x}");
+    cg.apply(pid).unwrap();
+    let child = fx.child(pid);
+    child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    assert!(cg.stats().unwrap().memory_usage.unwrap() > 20_000_000);
+    let limit_file = v1_dir(&cg, "memory").join("memory.limit_in_bytes");
+    let before = read(&limit_file);
+
+    let e = cg
+        .update(
+            &res(serde_json::json!({"memory": {"limit": 8388608}})),
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("memory.limit_in_bytes: write \"8388608\": Device or resource busy (the cgroup already uses more memory than this limit)"),
+        "{e}"
+    );
+    assert_eq!(read(&limit_file), before, "the old limit stays");
 }

@@ -131,3 +131,12 @@ fn relative_path_hangs_below_the_runtimes_own_cgroups() {
         "never counts the runtime's own cgroup as ours"
     );
 }
+
+#[test]
+fn features_as_runc_spells_them() {
+    let v = serde_json::to_value(features()).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true})
+    );
+}

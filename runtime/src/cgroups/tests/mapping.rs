@@ -113,7 +113,7 @@ fn v2_conversions() {
                     "idle": 0, "cpus": "0-1", "mems": "0"},
             "memory": {"limit": 104857600, "swap": 314572800, "reservation": 52428800,
                        "swappiness": 10, "kernelTCP": 1, "disableOOMKiller": true},
-            "pids": {"limit": 0},
+            "pids": {"limit": -1},
             "blockIO": {"weight": 500, "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1000}],
                         "throttleWriteIOPSDevice": [{"major": 8, "minor": 0, "rate": 0}]},
             "hugepageLimits": [{"pageSize": "2MB", "limit": -1}],
@@ -358,4 +358,19 @@ fn v1_devices_start_from_deny_all_and_only_on_create() {
         2 + crate::cgroups::devices::DEFAULT_ALLOWED.len()
     );
     assert!(plan(&r, &h, Purpose::Update).unwrap().is_empty());
+}
+
+#[test]
+fn controllers_set_ignores_empty_sections() {
+    use crate::cgroups::resources::controllers;
+    let empty = res(
+        serde_json::json!({"memory": {}, "pids": {"limit": 0}, "blockIO": {},
+        "rdma": {}, "devices": [{"allow": false, "access": "rwm"}], "unified": {}}),
+    );
+    assert!(controllers(&empty).is_empty(), "{:?}", controllers(&empty));
+    let some = res(
+        serde_json::json!({"memory": {"limit": 1}, "cpu": {"cpus": "0"},
+        "hugepageLimits": [{"pageSize": "2MB", "limit": 0}], "unified": {"io.max": "x", "cgroup.max.depth": "3"}}),
+    );
+    assert_eq!(controllers(&some), ["cpuset", "memory", "hugetlb", "io"]);
 }

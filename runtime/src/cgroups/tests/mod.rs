@@ -108,13 +108,24 @@ impl Drop for Fixture {
             let _ = c.kill();
             let _ = c.wait();
         }
-        for d in &dirs {
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while d.exists() && Instant::now() < deadline {
+        // Grandchildren (a shell's `sleep`) outlive their parent: kill whatever is still in
+        // the test's cgroups — only processes the test put there.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while dirs.iter().any(|d| d.exists()) && Instant::now() < deadline {
+            for d in &dirs {
+                for_each_dir(d, &mut |p| {
+                    let procs = std::fs::read_to_string(p.join("cgroup.procs")).unwrap_or_default();
+                    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                        let _ = nix::sys::signal::kill(
+                            Pid::from_raw(pid),
+                            nix::sys::signal::Signal::SIGKILL,
+                        );
+                    }
+                });
                 remove_tree(d);
-                if d.exists() {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+            }
+            if dirs.iter().any(|d| d.exists()) {
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
     }

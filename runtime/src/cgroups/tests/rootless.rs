@@ -39,8 +39,15 @@ fn rootless_without_a_writable_cgroup_runs_unlimited_and_refuses_limits() {
         .env("INITSCOPE_CGROUP_PROBE", "1")
         .uid(65534)
         .gid(65534)
-        .output()
-        .unwrap();
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("skipping: uid 65534 cannot run the test binary here ({e})");
+            return;
+        }
+        Err(e) => panic!("run the test binary as uid 65534: {e}"),
+    };
     let text = String::from_utf8_lossy(&out.stdout);
     let line = |k: &str| {
         text.lines()
