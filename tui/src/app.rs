@@ -163,14 +163,9 @@ fn export_now(s: &Session, v: &mut View, target: Option<&ExportTarget>) {
         v.flash("export: only in replay (or use `initscope export FILE`)");
         return;
     };
-    let at = v.at(&s.model);
-    let svg = t.base.with_extension("svg");
-    let mmd = t.base.with_extension("mmd");
-    let r = std::fs::write(&svg, crate::export::svg::render(&s.model, at))
-        .and_then(|_| std::fs::write(&mmd, crate::export::mermaid::render(&s.model, at)));
-    match r {
-        Ok(()) => v.flash(format!("wrote {} and {}", svg.display(), mmd.display())),
-        Err(e) => v.flash(format!("export failed: {}: {e}", svg.display())),
+    match crate::commands::export::write_pictures(&s.model, v.at(&s.model), &t.base) {
+        Ok((svg, mmd)) => v.flash(format!("wrote {} and {}", svg.display(), mmd.display())),
+        Err(e) => v.flash(format!("export failed: {e}")),
     }
 }
 
