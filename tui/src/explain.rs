@@ -185,6 +185,13 @@ fn kernel(m: &Model, seq: Seq, e: &KernelEvent) -> Vec<String> {
                     "Its parent is {parent_tgid}, not the caller: that is CLONE_PARENT — the new process becomes a sibling of its creator, a child of the creator's parent."
                 ));
             }
+            let new_ns = flags_raw & 0x7e02_0080;
+            if new_ns != 0 && matches!(k_child_ns_pid(&e.kind), Some(1)) {
+                out.push(format!(
+                    "One clone straight into new namespaces ({}): unlike unshare(CLONE_NEWPID), clone(CLONE_NEWPID) puts the new process itself into the new PID namespace, as its PID 1 — no second clone is needed. This is how crun starts a container; runc instead unshares in stage 1 and clones again (the \"double clone\"), so that its stage 0 can write the id maps from outside.",
+                    short_flags(new_ns)
+                ));
+            }
             if flags_raw & 0x4100 == 0x4100 {
                 out.push("CLONE_VM|CLONE_VFORK is how Go's os/exec starts a program (posix_spawn-style vfork): the caller is suspended until the child execs. runc starts `runc init` this way.".to_string());
             }
@@ -236,6 +243,13 @@ fn kernel(m: &Model, seq: Seq, e: &KernelEvent) -> Vec<String> {
         KernelKind::Other => out.push("A kernel event kind this viewer does not know.".to_string()),
     }
     out
+}
+
+fn k_child_ns_pid(k: &KernelKind) -> Option<i32> {
+    match k {
+        KernelKind::Fork { child_ns_pid, .. } => Some(*child_ns_pid),
+        _ => None,
+    }
 }
 
 fn e_stage(m: &Model, seq: Seq) -> Stage {

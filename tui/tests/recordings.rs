@@ -105,3 +105,47 @@ fn a_live_recording_replays_identically() {
     };
     assert_eq!(lanes(&live), lanes(&replay));
 }
+
+#[test]
+fn crun_recording_shows_one_clone_straight_into_new_namespaces() {
+    let s = Session::load(&recording("crun.jsonl")).unwrap();
+    let m = &s.model;
+    let init = m
+        .lanes
+        .iter()
+        .find(|l| l.role == Some(Stage::Init))
+        .expect("crun's container process");
+    let create = m.lane(init.creator.unwrap());
+    assert_eq!(create.role, Some(Stage::Create));
+    assert_eq!(create.runtime, Some(RuntimeKind::Crun));
+    assert_eq!(init.ns_pid, Some(1));
+    match m.row(init.clone_row.unwrap()).kind {
+        RowKind::Clone {
+            flags,
+            kernel_parent,
+            ..
+        } => {
+            assert_ne!(flags & 0x2000_0000, 0, "CLONE_NEWPID in the clone itself");
+            assert_eq!(flags & 0x8000, 0, "no CLONE_PARENT: crun makes one child");
+            assert_eq!(kernel_parent, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    // No [0:PARENT] or [1:CHILD]: there is no double clone.
+    assert!(!m
+        .lanes
+        .iter()
+        .any(|l| matches!(l.role, Some(Stage::Parent | Stage::Child))));
+    let (i, fork) = s
+        .store
+        .get(
+            m.row(init.clone_row.unwrap())
+                .k
+                .map(|k| m.events[k as usize].store)
+                .unwrap(),
+        )
+        .map(|e| (m.row(init.clone_row.unwrap()).k.unwrap(), e))
+        .unwrap();
+    let text = initscope::explain::explain(m, i, &fork).join(" ");
+    assert!(text.contains("no second clone"), "{text}");
+}

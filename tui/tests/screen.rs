@@ -95,6 +95,14 @@ fn runc_from_the_kernel_alone() {
 }
 
 #[test]
+fn crun_from_the_kernel_alone() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/crun.jsonl");
+    let s = Session::load(&path).unwrap();
+    let mut v = replay_view(&s, u32::MAX);
+    insta::assert_snapshot!("crun_recorded_80x24", screen(&s, &mut v, 80, 24));
+}
+
+#[test]
 fn help_and_filter_popups() {
     let s = Session::from_events(&ours());
     let mut v = replay_view(&s, u32::MAX);

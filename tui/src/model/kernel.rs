@@ -87,6 +87,7 @@ impl Model {
                 if c.runtime.is_none() {
                     c.runtime = runtime;
                 }
+                self.recognise_init(lane, child, *flags_raw, *child_ns_pid);
                 let kp = (*parent_tgid != e.tgid).then_some(*parent_tgid);
                 let sc = self.strings.intern(syscall);
                 Some(self.clone_row(seq, ts, lane, child, *flags_raw, kp, sc, false))
@@ -322,6 +323,23 @@ impl Model {
             }
         }
         self.lane_for(pid, ts, seq, true)
+    }
+
+    /// A process born as pid 1 of a new PID namespace by a clone with CLONE_NEW* flags is
+    /// a container's init, even when the runtime names nothing (crun clones it straight
+    /// into its namespaces); whoever made it is the runtime's `create`.
+    fn recognise_init(&mut self, creator: LaneId, child: LaneId, flags: u64, child_ns_pid: i32) {
+        const NEW_NS: u64 = 0x7e02_0080;
+        if child_ns_pid != 1 || flags & NEW_NS == 0 || self.lanes[child as usize].role.is_some() {
+            return;
+        }
+        let runtime = self.lanes[creator as usize]
+            .runtime
+            .unwrap_or(super::RuntimeKind::Other);
+        self.set_role(child, Stage::Init, runtime);
+        if self.lanes[creator as usize].role.is_none() {
+            self.set_role(creator, Stage::Create, runtime);
+        }
     }
 
     /// Learn a stage from a process name (`runc:[1:CHILD]`). The process that made a

@@ -42,7 +42,9 @@ pub fn draw(f: &mut Frame, area: Rect, s: &Session, v: &mut View) {
     let window: Vec<RowId> = m.order[top..(top + body_h).min(n)].to_vec();
     if window.is_empty() {
         let text = match v.mode {
-            crate::view::Mode::Replay => "→ shows the next event · space plays · End jumps to the end · ? help",
+            crate::view::Mode::Replay => {
+                "→ shows the next event · space plays · End jumps to the end · ? help"
+            }
             crate::view::Mode::Live => "waiting for the first event…",
         };
         let msg = Line::styled(text, v.theme.dim());
