@@ -86,6 +86,10 @@ pub fn run(
                         Action::Quit => return Ok(()),
                         Action::Export => export_now(session, view, export),
                         Action::Continue(pid) => continue_stage(view, pid),
+                        Action::PauseLive(p) => {
+                            session.set_paused(p);
+                            view.sync(&session.model);
+                        }
                         Action::None => {}
                     }
                 }

@@ -12,6 +12,9 @@ pub struct Session {
     pub model: Model,
     /// Lines a live source sent that were not events.
     pub bad_lines: u64,
+    /// While paused, live events are stored (and recorded) but not folded yet.
+    paused: bool,
+    backlog: Vec<(Event, u32)>,
 }
 
 impl Session {
@@ -20,6 +23,8 @@ impl Session {
             store,
             model: Model::new(),
             bad_lines: 0,
+            paused: false,
+            backlog: Vec::new(),
         }
     }
 
@@ -53,6 +58,8 @@ impl Session {
             store,
             model,
             bad_lines: 0,
+            paused: false,
+            backlog: Vec::new(),
         })
     }
 
@@ -73,6 +80,8 @@ impl Session {
             store,
             model,
             bad_lines: 0,
+            paused: false,
+            backlog: Vec::new(),
         }
     }
 
@@ -84,11 +93,28 @@ impl Session {
         }
         match Event::parse_line(line) {
             Ok(ev) => match self.store.push(line) {
+                Ok(idx) if self.paused => self.backlog.push((ev, idx)),
                 Ok(idx) => self.model.apply(&ev, idx),
                 Err(_) => self.bad_lines += 1,
             },
             Err(_) => self.bad_lines += 1,
         }
+    }
+
+    /// Hold live events back from the model (the screen stands still), or fold what was
+    /// held back, in arrival order, and carry on.
+    pub fn set_paused(&mut self, paused: bool) {
+        self.paused = paused;
+        if !paused {
+            for (ev, idx) in std::mem::take(&mut self.backlog) {
+                self.model.apply(&ev, idx);
+            }
+        }
+    }
+
+    /// Events that arrived while paused.
+    pub fn held_back(&self) -> usize {
+        self.backlog.len()
     }
 
     /// The full event at a model position.

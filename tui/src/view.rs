@@ -89,6 +89,8 @@ pub enum Action {
     Export,
     /// Send SIGCONT to a stage stopped at a pause point.
     Continue(i32),
+    /// Hold new live events back from the screen (true) or let them through (false).
+    PauseLive(bool),
 }
 
 pub struct View {
@@ -98,7 +100,7 @@ pub struct View {
     pub title: String,
     /// One line per attached source ("runtime: socket …").
     pub sources: Vec<String>,
-    /// Events shown (replay cursor, or the count when live updates were paused).
+    /// Events shown in replay.
     pub cursor: Seq,
     pub live_paused: bool,
     pub playing: bool,
@@ -173,8 +175,9 @@ impl View {
     /// How many events are shown now.
     pub fn at(&self, m: &Model) -> Seq {
         match self.mode {
-            Mode::Live if !self.live_paused => m.len() as Seq,
-            _ => self.cursor.min(m.len() as Seq),
+            // Live: everything folded (a paused session holds new events back unfolded).
+            Mode::Live => m.len() as Seq,
+            Mode::Replay => self.cursor.min(m.len() as Seq),
         }
     }
 
@@ -314,7 +317,7 @@ impl View {
                 }
                 Mode::Live => {
                     self.live_paused = !self.live_paused;
-                    self.cursor = m.len() as Seq;
+                    return Action::PauseLive(self.live_paused);
                 }
             },
             KeyCode::Char('+') | KeyCode::Char(']') => {

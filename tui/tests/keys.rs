@@ -150,3 +150,34 @@ fn a_stuck_stage_is_red_with_its_verdict() {
     s.model.set_diagnosis(init, None);
     assert!(s.model.stuck.is_empty());
 }
+
+#[test]
+fn space_holds_live_events_back_and_lets_them_through() {
+    let evs = synth::initscope_bootstrap(Options::default());
+    let mut s = Session::new(initscope::store::EventStore::memory());
+    for e in &evs[..10] {
+        s.push_line(&e.to_json());
+    }
+    let mut v = View::new(Mode::Live, "t");
+    let Action::PauseLive(true) = key(&mut v, &s, KeyCode::Char(' ')) else {
+        panic!("pause")
+    };
+    s.set_paused(true);
+    for e in &evs[10..] {
+        s.push_line(&e.to_json());
+    }
+    assert_eq!(s.model.len(), 10, "the screen stands still");
+    assert_eq!(s.held_back(), evs.len() - 10);
+    assert_eq!(
+        s.store.len(),
+        evs.len(),
+        "but everything is stored (and recorded)"
+    );
+    assert!(draw(&s, &mut v, 100, 30).contains(&format!("({} new held back)", evs.len() - 10)));
+    let Action::PauseLive(false) = key(&mut v, &s, KeyCode::Char(' ')) else {
+        panic!("resume")
+    };
+    s.set_paused(false);
+    assert_eq!(s.model.len(), evs.len());
+    assert_eq!(s.held_back(), 0);
+}

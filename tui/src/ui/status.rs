@@ -31,7 +31,7 @@ pub fn draw(f: &mut Frame, area: Rect, s: &Session, v: &View) {
         }
         Mode::Live if v.live_paused => {
             spans.push(Span::styled("❚❚ paused ", theme.warn()));
-            spans.push(Span::raw(format!("({} new) ", m.len() as u32 - at)));
+            spans.push(Span::raw(format!("({} new held back) ", s.held_back())));
         }
         Mode::Live => {
             spans.push(Span::styled("● live ", theme.exec()));
