@@ -62,7 +62,7 @@ fn the_shipped_recordings_export_without_root() {
             );
             let text = String::from_utf8_lossy(&out.stdout);
             assert!(
-                text.contains("[1:CHILD]") && text.contains("[2:INIT]"),
+                text.contains("create") && text.contains("[2:INIT]"),
                 "{text}"
             );
             n += 1;
