@@ -90,3 +90,49 @@ fn sigterm_restores_the_terminal_too() {
         "terminal left raw:\n{after}"
     );
 }
+
+#[test]
+fn closing_the_terminal_ends_the_viewer() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = recording(dir.path());
+    let t = Tmux::start(&command(&rec), 100, 30);
+    t.wait_for("event 0/");
+    let pattern = format!("^{} replay {}", initscope().display(), rec.display());
+    let out = Command::new("pgrep")
+        .args(["-f", &pattern])
+        .output()
+        .unwrap();
+    let pid: i32 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    drop(t); // the window closes: the pty hangs up
+    let gone = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true)
+    };
+    let start = std::time::Instant::now();
+    while !gone(pid) && start.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let alive = !gone(pid);
+    if alive {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    assert!(
+        !alive,
+        "initscope {pid} still running after its terminal closed"
+    );
+}

@@ -57,7 +57,10 @@ pub fn run(
         } else {
             FRAME
         };
-        wait_for_input(sources, &open, wait);
+        if !wait_for_input(sources, &open, wait) || terminal::QUIT.load(Ordering::SeqCst) {
+            // The terminal is gone (or we were told to go): nothing more to draw.
+            break;
+        }
         let before = session.model.len();
         for (i, src) in sources.iter_mut().enumerate() {
             if !open[i] {
@@ -79,7 +82,8 @@ pub fn run(
             view.sync(&session.model);
             dirty = true;
         }
-        while event::poll(Duration::ZERO)? {
+        // crossterm spins forever reading a hung-up terminal: look before it does.
+        while !terminal_hung_up() && event::poll(Duration::ZERO)? {
             match event::read()? {
                 TermEvent::Key(k) if k.kind != KeyEventKind::Release => {
                     match view.handle_key(session, k) {
@@ -130,7 +134,9 @@ pub fn run(
     Ok(())
 }
 
-fn wait_for_input(sources: &[Box<dyn Source>], open: &[bool], wait: Duration) {
+/// Wait until a source or the terminal has input, or `wait` passes. Returns false when
+/// the terminal has hung up (its window closed): crossterm would spin reading EOF.
+fn wait_for_input(sources: &[Box<dyn Source>], open: &[bool], wait: Duration) -> bool {
     let raw: Vec<i32> = std::iter::once(0)
         .chain(
             sources
@@ -154,6 +160,22 @@ fn wait_for_input(sources: &[Box<dyn Source>], open: &[bool], wait: Duration) {
         &mut fds,
         PollTimeout::try_from(ms).unwrap_or(PollTimeout::ZERO),
     );
+    let gone = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    !(tty && fds[0].revents().is_some_and(|r| r.intersects(gone)))
+}
+
+/// Has the terminal on stdin hung up (its window closed)?
+fn terminal_hung_up() -> bool {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return false;
+    }
+    // SAFETY: stdin stays open for the life of the process.
+    let fd = unsafe { BorrowedFd::borrow_raw(0) };
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    let _ = poll(&mut fds, PollTimeout::ZERO);
+    let gone = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
+    fds[0].revents().is_some_and(|r| r.intersects(gone))
 }
 
 fn selected_pid(s: &Session, v: &View) -> Option<i32> {
