@@ -40,6 +40,8 @@ pub fn run(
     mut hooks: Hooks,
 ) -> std::io::Result<()> {
     let export = hooks.export;
+    // Asked once: isatty fails on a terminal that has hung up.
+    let tty_in = std::io::IsTerminal::is_terminal(&std::io::stdin());
     let mut tui = terminal::enter()?;
     let mut lines = Vec::new();
     let mut open: Vec<bool> = sources.iter().map(|_| true).collect();
@@ -57,7 +59,7 @@ pub fn run(
         } else {
             FRAME
         };
-        if !wait_for_input(sources, &open, wait) || terminal::QUIT.load(Ordering::SeqCst) {
+        if !wait_for_input(sources, &open, wait, tty_in) || terminal::QUIT.load(Ordering::SeqCst) {
             // The terminal is gone (or we were told to go): nothing more to draw.
             break;
         }
@@ -83,7 +85,7 @@ pub fn run(
             dirty = true;
         }
         // crossterm spins forever reading a hung-up terminal: look before it does.
-        while !terminal_hung_up() && event::poll(Duration::ZERO)? {
+        while !terminal_hung_up(tty_in) && event::poll(Duration::ZERO)? {
             match event::read()? {
                 TermEvent::Key(k) if k.kind != KeyEventKind::Release => {
                     match view.handle_key(session, k) {
@@ -136,7 +138,12 @@ pub fn run(
 
 /// Wait until a source or the terminal has input, or `wait` passes. Returns false when
 /// the terminal has hung up (its window closed): crossterm would spin reading EOF.
-fn wait_for_input(sources: &[Box<dyn Source>], open: &[bool], wait: Duration) -> bool {
+fn wait_for_input(
+    sources: &[Box<dyn Source>],
+    open: &[bool],
+    wait: Duration,
+    tty_in: bool,
+) -> bool {
     let raw: Vec<i32> = std::iter::once(0)
         .chain(
             sources
@@ -161,13 +168,13 @@ fn wait_for_input(sources: &[Box<dyn Source>], open: &[bool], wait: Duration) ->
         PollTimeout::try_from(ms).unwrap_or(PollTimeout::ZERO),
     );
     let gone = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stdin());
-    !(tty && fds[0].revents().is_some_and(|r| r.intersects(gone)))
+    !(tty_in && fds[0].revents().is_some_and(|r| r.intersects(gone)))
 }
 
-/// Has the terminal on stdin hung up (its window closed)?
-fn terminal_hung_up() -> bool {
-    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+/// Has the terminal on stdin hung up (its window closed)? (isatty fails on a hung-up
+/// terminal, so look at poll's answer alone.)
+fn terminal_hung_up(tty_in: bool) -> bool {
+    if !tty_in {
         return false;
     }
     // SAFETY: stdin stays open for the life of the process.
