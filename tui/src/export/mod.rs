@@ -115,7 +115,7 @@ pub fn describe(m: &Model, at: Seq) -> Diagram {
         .map(|(i, &id)| {
             let l = m.lane(id);
             let mut title = m.lane_title(id, at);
-            if let Some(exe) = l.program_at(at) {
+            if let Some(exe) = l.exec_at(at) {
                 let exe = m.str(exe).rsplit('/').next().unwrap_or("").to_string();
                 if l.role == Some(initscope_runtime::events::schema::Stage::Init) && !exe.is_empty()
                 {

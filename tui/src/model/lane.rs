@@ -157,15 +157,6 @@ impl Lane {
         last_before(&self.exec, at).copied()
     }
 
-    /// The program it runs now if it exec'd after taking its name (`[2:INIT]` → `sh`);
-    /// not the runtime re-executing itself before it names its stage.
-    pub fn program_at(&self, at: Seq) -> Option<Sym> {
-        let n = self.exec.partition_point(|(s, _)| *s < at);
-        let (exec_seq, prog) = *self.exec[..n].last()?;
-        let renamed_after = self.names.iter().any(|&(s, _)| s > exec_seq && s < at);
-        (!renamed_after).then_some(prog)
-    }
-
     /// The lane title: the stage in runc's spelling, else the process name.
     pub fn title(&self, name: &str) -> String {
         match self.role {

@@ -208,7 +208,7 @@ fn draw_heads(
         let l = m.lane(lane);
         let w = cols.w.saturating_sub(1) as usize;
         let mut title = m.lane_title(lane, at);
-        if let Some(exe) = l.program_at(at) {
+        if let Some(exe) = l.exec_at(at) {
             let exe = m.str(exe).rsplit('/').next().unwrap_or("");
             if l.role == Some(initscope_runtime::events::schema::Stage::Init) && !exe.is_empty() {
                 title = format!("{title}→{exe}");
