@@ -55,6 +55,20 @@ fn runc_recording_shows_runcs_three_stages_and_the_double_clone() {
     assert_eq!(ins.pid, cns.pid_for_children);
     assert_eq!(ins.mnt, cns.mnt);
     assert!(init.exec.iter().any(|&(_, p)| m.str(p) == "/bin/sh"));
+    // [1:CHILD] makes its user namespace alone, first; runc 1.1's init the cgroup one.
+    let unshares = |l: &initscope::model::Lane| -> Vec<u64> {
+        l.rows
+            .iter()
+            .filter_map(|&r| match m.row(r).kind {
+                RowKind::Unshare { flags, .. } => Some(flags),
+                _ => None,
+            })
+            .collect()
+    };
+    let cu = unshares(child);
+    assert_eq!(cu[0], 0x1000_0000, "NEWUSER alone first: {cu:x?}");
+    assert_ne!(cu[1] & 0x2000_0000, 0, "then NEWPID with the others");
+    assert_eq!(unshares(init), [0x0200_0000]);
     assert!(
         m.lanes.iter().all(|l| l.exit.is_some()),
         "every process exited"
