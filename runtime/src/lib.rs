@@ -4,5 +4,10 @@
 
 pub mod bootstrap;
 pub mod cgroups;
+pub mod console;
 pub mod events;
+pub mod fdpass;
+pub mod fds;
+pub mod hooks;
 pub mod rootfs;
+pub mod seccomp;

@@ -96,3 +96,64 @@ fn recognises_runc_stages_and_flags() {
         );
     }
 }
+
+/// Another runtime, another shape: Debian's crun makes the container's process with one
+/// clone carrying every CLONE_NEW* flag. (crun refuses this machine's hybrid cgroup layout
+/// unless cgroup2 is unmounted, which is done in a private mount namespace.)
+#[test]
+fn sees_crun_clone_straight_into_new_namespaces() {
+    let _g = serial();
+    let b = RuncBundle::new(&["/bin/echo", "hello"]);
+    let crun = b.run_argv_with("/usr/bin/crun").join(" ");
+    let script = format!("umount /sys/fs/cgroup/unified 2>/dev/null; exec {crun}");
+    let argv = ["unshare", "-m", "sh", "-c", &script];
+    let (events, exit, probe) =
+        trace_command(&argv, ProbeOptions::default(), Duration::from_secs(30));
+    let d = dump(&events);
+    assert_eq!(exit, Exit::Code(0), "{d}");
+    assert_eq!(probe.lost(), 0);
+    let root = events[0].tgid;
+    // the private mount namespace, seen as an unshare
+    assert!(by(&events, root, "unshare").iter().any(|e| matches!(&e.kind, KernelKind::Unshare { flags, ret: 0, .. } if flags == &["CLONE_NEWNS"])), "{d}");
+    // crun's one clone: into new namespaces, the child pid 1 in its own
+    let fork = events
+        .iter()
+        .find(|e| matches!(&e.kind, KernelKind::Fork { flags, .. } if flags.iter().any(|f| f == "CLONE_NEWPID")))
+        .unwrap_or_else(|| panic!("no clone with CLONE_NEWPID\n{d}"));
+    assert_eq!(fork.comm, "crun");
+    let KernelKind::Fork {
+        child_tgid,
+        child_ns_pid,
+        flags,
+        child_ns: Some(cns),
+        ..
+    } = &fork.kind
+    else {
+        unreachable!()
+    };
+    for want in [
+        "CLONE_NEWNS",
+        "CLONE_NEWUTS",
+        "CLONE_NEWIPC",
+        "CLONE_NEWNET",
+    ] {
+        assert!(
+            flags.iter().any(|f| f == want),
+            "{want} missing in {flags:?}"
+        );
+    }
+    assert_eq!(*child_ns_pid, 1);
+    assert_ne!(cns.pid, ns_inode("pid"));
+    let ex = by(&events, *child_tgid, "exec");
+    assert!(
+        ex.iter().any(|e| e.ns_pid == 1
+            && matches!(&e.kind, KernelKind::Exec { filename, .. } if filename == "/bin/echo")),
+        "{d}"
+    );
+    assert!(
+        by(&events, *child_tgid, "exit")
+            .iter()
+            .any(|e| matches!(e.kind, KernelKind::Exit { code: Some(0), .. })),
+        "{d}"
+    );
+}

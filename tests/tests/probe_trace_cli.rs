@@ -113,11 +113,17 @@ fn bad_input_gets_one_clear_line() {
         stderr.starts_with("initscope trace: loading eBPF needs root or CAP_BPF+CAP_PERFMON"),
         "{stderr}"
     );
-    // and none of that left a program behind
-    let after = bpf_progs();
+    // and none of that left a program behind: anything new is held by a live process
+    // (someone else's probe on a shared machine), never orphaned
+    let new: Vec<u64> = bpf_progs()
+        .into_iter()
+        .filter(|id| !before.contains(id))
+        .collect();
+    let held = bpf_progs_held_by_anyone();
+    let orphaned: Vec<&u64> = new.iter().filter(|id| !held.contains(id)).collect();
     assert!(
-        after.iter().all(|id| before.contains(id)),
-        "new programs left: {after:?} vs {before:?}"
+        orphaned.is_empty(),
+        "programs left loaded with no holder: {orphaned:?}"
     );
 }
 
@@ -174,6 +180,23 @@ fn sigint_while_attached_detaches_everything() {
 }
 
 #[test]
+fn even_sigkill_leaves_no_program_loaded() {
+    let _g = serial();
+    let mut target = sleeper();
+    let (mut tr, ids) = start_trace(&["--pid", &target.id().to_string()]);
+    tr.kill().unwrap();
+    tr.wait().unwrap();
+    // nothing is pinned: the programs go with the last fd
+    assert_eq!(
+        still_loaded(&ids),
+        Vec::<u64>::new(),
+        "programs left after SIGKILL"
+    );
+    target.kill().unwrap();
+    target.wait().unwrap();
+}
+
+#[test]
 fn sigterm_with_a_command_stops_it_and_detaches() {
     let _g = serial();
     let (mut tr, ids) = start_trace(&["--", "sleep", "300"]);
@@ -213,5 +236,24 @@ fn a_panic_unwinds_through_the_probe_and_detaches() {
         still_loaded(&ours),
         Vec::<u64>::new(),
         "programs left after a panic"
+    );
+}
+
+#[test]
+fn attached_by_pid_it_ends_when_the_process_does() {
+    let _g = serial();
+    let mut target = Command::new("sh")
+        .args(["-c", "sleep 2; exit 3"])
+        .spawn()
+        .unwrap();
+    let out = trace(&["--pid", &target.id().to_string()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(target.wait().unwrap().code(), Some(3));
+    // sh and its sleep were tracked (the sleep already running), both seen to exit
+    assert_eq!(stdout.matches("tracked; namespaces").count(), 2, "{stdout}");
+    assert!(
+        stdout.lines().last().unwrap().ends_with("exit 3"),
+        "{stdout}"
     );
 }

@@ -231,8 +231,14 @@ impl Alive {
         }
     }
 
+    /// Every traced process has exited: by its exit event, or — should the event have
+    /// been lost — by its absence from /proc.
     fn all_gone(&self) -> bool {
-        self.seen && self.live.is_empty()
+        self.seen
+            && self
+                .live
+                .iter()
+                .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
     }
 }
 

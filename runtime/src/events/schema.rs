@@ -236,6 +236,18 @@ pub enum EventKind {
     Seccomp {
         default_action: String,
         syscalls: usize,
+        /// Architectures added besides the native one (`SCMP_ARCH_X86`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        architectures: Vec<String>,
+        /// `SECCOMP_FILTER_FLAG_*` passed to `seccomp(2)`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        flags: Vec<String>,
+        /// Syscall names this kernel does not know, skipped (as runc does).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        skipped: Vec<String>,
+        /// A rule uses `SCMP_ACT_NOTIFY`: a listener fd goes to the agent.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        notify: bool,
     },
     /// A hook process started.
     HookStart {
@@ -253,6 +265,16 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signal: Option<String>,
         duration_ns: u64,
+    },
+    /// `process.terminal`: a pty made from the container's `/dev/ptmx`, its master sent to
+    /// `--console-socket`, its slave made stdio, controlling terminal and `/dev/console`.
+    Console {
+        /// The slave as the container sees it (`/dev/pts/0`).
+        pty: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rows: Option<u16>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cols: Option<u16>,
     },
     /// Init blocked opening exec.fifo, waiting for `start`.
     WaitStart {
@@ -325,6 +347,7 @@ impl EventKind {
             EventKind::Seccomp { .. } => "seccomp",
             EventKind::HookStart { .. } => "hook_start",
             EventKind::Hook { .. } => "hook",
+            EventKind::Console { .. } => "console",
             EventKind::WaitStart { .. } => "wait_start",
             EventKind::Exec { .. } => "exec",
             EventKind::State { .. } => "state",

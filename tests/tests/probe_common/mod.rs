@@ -118,6 +118,17 @@ pub fn bpf_progs_of(pid: i32) -> Vec<u64> {
     ids
 }
 
+/// IDs of the BPF programs any live process holds open.
+pub fn bpf_progs_held_by_anyone() -> Vec<u64> {
+    let mut ids = Vec::new();
+    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(pid) = ent.file_name().to_string_lossy().parse::<i32>() {
+            ids.extend(bpf_progs_of(pid));
+        }
+    }
+    ids
+}
+
 /// IDs of every loaded BPF program, per `bpftool prog show`.
 pub fn bpf_progs() -> Vec<u64> {
     let out = std::process::Command::new("bpftool")
@@ -149,6 +160,35 @@ pub fn still_loaded(ids: &[u64]) -> Vec<u64> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The `initscope-runtime` binary of this build (`INITSCOPE_RUNTIME_BIN` overrides).
+pub fn initscope_runtime_bin() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("INITSCOPE_RUNTIME_BIN") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("initscope-runtime");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = std::process::Command::new(cargo)
+            .args([
+                "build",
+                "-p",
+                "initscope-runtime",
+                "--bin",
+                "initscope-runtime",
+            ])
+            .status()
+            .expect("cargo build initscope-runtime");
+        assert!(st.success(), "building initscope-runtime");
+    }
+    bin
 }
 
 /// The `initscope` binary of this build (scripts/test builds every binary first; built
@@ -270,24 +310,46 @@ impl RuncBundle {
 
     /// argv of `runc --root R run -b B ID`.
     pub fn run_argv(&self) -> Vec<String> {
-        vec![
-            "runc".into(),
+        self.run_argv_with("runc")
+    }
+
+    /// argv of `RUNTIME --root R run -b B ID`, for any runc-compatible runtime.
+    pub fn run_argv_with(&self, runtime: &str) -> Vec<String> {
+        let mut v = vec![
+            runtime.to_string(),
             "--root".into(),
             self.root(),
             "run".into(),
-            "-b".into(),
-            self.bundle(),
-            self.id.clone(),
-        ]
+        ];
+        v.extend(["-b".into(), self.bundle(), self.id.clone()]);
+        v
     }
 }
 
 impl Drop for RuncBundle {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("runc")
-            .args(["--root", &self.root(), "delete", "-f", &self.id])
-            .stderr(std::process::Stdio::null())
-            .status();
+        // whichever runtime ran it, `delete -f` under our private root cleans up
+        let mut runtimes = vec![std::path::PathBuf::from("runc"), "crun".into()];
+        let ours = std::env::var_os("INITSCOPE_RUNTIME_BIN")
+            .map(Into::into)
+            .unwrap_or_else(|| {
+                let exe = std::env::current_exe().unwrap();
+                exe.parent()
+                    .unwrap()
+                    .parent()
+                    .unwrap()
+                    .join("initscope-runtime")
+            });
+        if ours.exists() {
+            runtimes.push(ours);
+        }
+        for rt in runtimes {
+            let _ = std::process::Command::new(rt)
+                .args(["--root", &self.root(), "delete", "-f", &self.id])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
     }
 }
 
