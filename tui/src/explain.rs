@@ -110,6 +110,9 @@ fn runtime(e: &RuntimeEvent) -> Vec<String> {
         EventKind::HookStart { hook, .. } | EventKind::Hook { hook, .. } => out.push(format!(
             "A {hook} hook runs; the runtime waits for it (with its timeout) before going on. A hook that never returns holds the whole bootstrap here."
         )),
+        EventKind::Console { pty, .. } => out.push(format!(
+            "config.json asks for a terminal: init makes a pty from the container's own /dev/ptmx, sends the master to --console-socket (the caller — conmon, containerd — holds it), and makes the slave ({pty}) its stdio, controlling terminal and /dev/console. runc does it the same way."
+        )),
         EventKind::WaitStart { fifo } => out.push(format!(
             "Init opens {fifo} for writing. Opening a FIFO for writing blocks until someone opens it for reading — that is what `start` does. This is how runc splits create from start: namespaces, cgroup and PID 1 exist, but the user's program has not run. A container sitting in \"created\" is waiting right here, and that is normal."
         )),

@@ -152,6 +152,7 @@ pub fn runtime_note(e: &RuntimeEvent) -> String {
             };
             format!("hook {hook} → {how} ({})", fmt_dur(*duration_ns))
         }
+        EventKind::Console { pty, .. } => format!("console {pty}"),
         EventKind::WaitStart { .. } => "waits on exec.fifo".into(),
         EventKind::State { status } => format!("state: {status}"),
         EventKind::Signal { signal, target_pid } => format!("kill {signal} → {target_pid}"),
