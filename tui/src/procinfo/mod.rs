@@ -236,13 +236,19 @@ fn blocked_on(pid: i32, sc: &Syscall) -> (Option<FdInfo>, Option<i32>) {
                 sc.args[0]
             };
             let path = read_cstr(pid, addr).unwrap_or_default();
-            let is_fifo = fs::metadata(format!("/proc/{pid}/root{path}"))
-                .or_else(|_| fs::metadata(&path))
-                .map(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
-                .unwrap_or(false);
             if path.is_empty() {
                 return (None, None);
             }
+            // The path as this process sees it, reachable from here.
+            let seen = host_path(pid, &path);
+            let is_fifo = fs::metadata(&seen)
+                .map(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
+                .unwrap_or(false);
+            // Reopening an fd (runc: /proc/self/fd/N of exec.fifo): name the file behind it.
+            let path = match fs::read_link(&seen) {
+                Ok(t) if seen.starts_with("/proc/") => t.to_string_lossy().into_owned(),
+                _ => path,
+            };
             let kind = if is_fifo {
                 FdKind::Fifo(path.clone())
             } else {
@@ -272,6 +278,21 @@ fn blocked_on(pid: i32, sc: &Syscall) -> (Option<FdInfo>, Option<i32>) {
             (None, Some(p))
         }
         _ => (None, None),
+    }
+}
+
+/// Where `path`, as process `pid` sees it, is reachable from here: `/proc/self` is
+/// that process's, an absolute path is under its root, a relative one under its cwd.
+fn host_path(pid: i32, path: &str) -> String {
+    for own in ["/proc/self/", "/proc/thread-self/"] {
+        if let Some(rest) = path.strip_prefix(own) {
+            return format!("/proc/{pid}/{rest}");
+        }
+    }
+    if path.starts_with('/') {
+        format!("/proc/{pid}/root{path}")
+    } else {
+        format!("/proc/{pid}/cwd/{path}")
     }
 }
 
@@ -342,5 +363,41 @@ mod tests {
         drop(w);
         child.wait().unwrap();
         assert!(inspect(pid).is_none());
+    }
+
+    #[test]
+    fn a_process_blocked_opening_a_fifo_waits_for_a_reader() {
+        // As init does with exec.fifo until `start` opens the other end.
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("exec.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("echo 0 > {}", fifo.display()))
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let mut info = None;
+        for _ in 0..100 {
+            let i = inspect(pid).unwrap();
+            if i.waits_on.is_some() {
+                info = Some(i);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let info = info.expect("sh blocks opening the FIFO");
+        let on = info.waits_on.unwrap();
+        assert_eq!(on.kind, FdKind::Fifo(fifo.display().to_string()));
+        assert!(on.others.is_empty(), "nobody has the read end yet: {on:?}");
+        assert!(info.syscall.unwrap().decoded.contains("O_WRONLY"));
+        // `start`: open the read end, the writer goes on and exits.
+        let mut r = std::fs::File::open(&fifo).unwrap();
+        let mut buf = String::new();
+        std::io::Read::read_to_string(&mut r, &mut buf).unwrap();
+        assert_eq!(buf, "0\n");
+        child.wait().unwrap();
+        assert_eq!(host_path(42, "/proc/self/fd/5"), "/proc/42/fd/5");
+        assert_eq!(host_path(42, "/run/x"), "/proc/42/root/run/x");
     }
 }
