@@ -72,6 +72,16 @@ pub fn lines_for(s: &Session, seq: Seq, v: &View) -> Vec<Line<'static>> {
             out.push(Line::raw(""));
             out.push(Line::raw(para));
         }
+    }
+    // What the process is (and, live, is doing now) before the raw fields.
+    if let Some(lane) = meta.lane {
+        out.push(Line::raw(""));
+        out.extend(process_lines(m, lane, at, &t));
+        if let Some(info) = v.procinfo.as_ref().filter(|p| p.pid == m.lane(lane).pid) {
+            out.extend(proc_lines(info, &t));
+        }
+    }
+    if let Some(ev) = &ev {
         out.push(Line::raw(""));
         out.push(heading(&t, "Fields"));
         for (k, val) in fields(&ev.to_json()) {
@@ -96,13 +106,6 @@ pub fn lines_for(s: &Session, seq: Seq, v: &View) -> Vec<Line<'static>> {
                     t.dim(),
                 ));
             }
-        }
-    }
-    if let Some(lane) = meta.lane {
-        out.push(Line::raw(""));
-        out.extend(process_lines(m, lane, at, &t));
-        if let Some(info) = v.procinfo.as_ref().filter(|p| p.pid == m.lane(lane).pid) {
-            out.extend(proc_lines(info, &t));
         }
     }
     out
