@@ -181,6 +181,18 @@ impl View {
         }
     }
 
+    /// "Now" on the events' clock: the time of the last event shown in replay, the
+    /// monotonic clock live (so a running stage's time keeps counting).
+    pub fn now_ns(&self, m: &Model) -> u64 {
+        match self.mode {
+            Mode::Replay => m.ts_at(self.at(m)),
+            Mode::Live => nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+                .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+                .unwrap_or_else(|_| m.ts_at(self.at(m)))
+                .max(m.last_ts),
+        }
+    }
+
     /// Call after events were added or the cursor moved: keeps a following selection on
     /// the newest shown event.
     pub fn sync(&mut self, m: &Model) {

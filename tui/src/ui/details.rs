@@ -76,7 +76,7 @@ pub fn lines_for(s: &Session, seq: Seq, v: &View) -> Vec<Line<'static>> {
     // What the process is (and, live, is doing now) before the raw fields.
     if let Some(lane) = meta.lane {
         out.push(Line::raw(""));
-        out.extend(process_lines(m, lane, at, &t));
+        out.extend(process_lines(m, lane, at, v.now_ns(m), &t));
         if let Some(info) = v.procinfo.as_ref().filter(|p| p.pid == m.lane(lane).pid) {
             out.extend(proc_lines(info, &t));
         }
@@ -111,7 +111,7 @@ pub fn lines_for(s: &Session, seq: Seq, v: &View) -> Vec<Line<'static>> {
     out
 }
 
-fn process_lines(m: &Model, lane: LaneId, at: Seq, t: &Theme) -> Vec<Line<'static>> {
+fn process_lines(m: &Model, lane: LaneId, at: Seq, now: u64, t: &Theme) -> Vec<Line<'static>> {
     let l = m.lane(lane);
     let mut out = vec![heading(t, "Process")];
     let mut kv = |k: &str, v: String| {
@@ -154,7 +154,7 @@ fn process_lines(m: &Model, lane: LaneId, at: Seq, t: &Theme) -> Vec<Line<'stati
             m.str(m.boots[b as usize].container).to_string(),
         );
     }
-    let end = l.exit_at(at).map_or(m.ts_at(at), |x| x.ts);
+    let end = l.exit_at(at).map_or(now, |x| x.ts);
     kv("lifetime", fmt_dur(end.saturating_sub(l.start_ts)));
     let new: Vec<&str> = (0..NS_ROWS.len())
         .filter(|&r| cell(m, lane, r, at).1)

@@ -76,9 +76,10 @@ pub fn draw(f: &mut Frame, area: Rect, s: &Session, v: &mut View) {
         w: lane_w,
         lanes: &lanes,
     };
+    let now = v.now_ns(m);
     let buf = f.buffer_mut();
     let theme = v.theme;
-    draw_heads(buf, inner, m, at, &cols, &theme, v.stuck_after);
+    draw_heads(buf, inner, m, at, now, &cols, &theme);
     let sel_row = sel_pos.map(|p| m.order[p]);
     for (i, &r) in window.iter().enumerate() {
         let y = inner.y + HEAD_H + i as u16;
@@ -170,9 +171,9 @@ fn put(buf: &mut Buffer, area: Rect, x: u16, y: u16, s: &str, style: Style) {
     buf.set_stringn(x, y, s, (area.right() - x) as usize, style);
 }
 
-fn status_text(m: &Model, lane: LaneId, at: Seq) -> (String, bool) {
+fn status_text(m: &Model, lane: LaneId, at: Seq, now: u64) -> (String, bool) {
     let l = m.lane(lane);
-    let end = l.exit_at(at).map_or(m.ts_at(at), |x| x.ts);
+    let end = l.exit_at(at).map_or(now, |x| x.ts);
     let dur = fmt_dur(end.saturating_sub(l.start_ts));
     let text = match l.status_at(at) {
         Status::Running => format!("running {dur}"),
@@ -197,9 +198,9 @@ fn draw_heads(
     area: Rect,
     m: &Model,
     at: Seq,
+    now: u64,
     cols: &Columns,
     theme: &Theme,
-    _stuck_after: std::time::Duration,
 ) {
     put(buf, area, area.x, area.y, "time", theme.dim());
     for &lane in cols.lanes {
@@ -229,7 +230,7 @@ fn draw_heads(
         let (status, bad) = if stuck {
             ("STUCK".to_string(), true)
         } else {
-            status_text(m, lane, at)
+            status_text(m, lane, at, now)
         };
         buf.set_stringn(
             x,
