@@ -98,6 +98,22 @@ impl Event {
     }
 }
 
+/// The `kind` a line carries, for events read as `other` (a kind this reader lacks).
+pub fn raw_kind(line: &str) -> Option<String> {
+    fields(line)
+        .into_iter()
+        .find(|(k, _)| k == "kind")
+        .and_then(|(_, v)| v.as_str().map(str::to_string))
+}
+
+/// Is this an event of a kind this reader does not know?
+pub fn is_other(ev: &Event) -> bool {
+    match ev {
+        Event::Runtime(e) => matches!(e.kind, EventKind::Other),
+        Event::Kernel(e) => matches!(e.kind, KernelKind::Other),
+    }
+}
+
 /// The members of a JSON line in their order, duplicates kept (for the details pane).
 pub fn fields(line: &str) -> Vec<(String, serde_json::Value)> {
     serde_json::from_str::<Pairs>(line)

@@ -36,7 +36,14 @@ pub fn clone_label(flags: u64) -> String {
 
 fn group_label(counts: &[u32; GROUP_KINDS.len()]) -> String {
     const WORDS: [&str; GROUP_KINDS.len()] = [
-        "mounts", "devices", "links", "masked", "ro", "sysctl", "rlimits", "cgroup",
+        "mounts",
+        "devices",
+        "links",
+        "masked",
+        "ro",
+        "sysctl",
+        "rlimits",
+        "cgroup settings",
     ];
     let parts: Vec<String> = counts
         .iter()
@@ -44,7 +51,12 @@ fn group_label(counts: &[u32; GROUP_KINDS.len()]) -> String {
         .filter(|(n, _)| **n > 0)
         .map(|(n, w)| format!("{n} {w}"))
         .collect();
-    format!("rootfs: {}", parts.join(", "))
+    // Only filesystem steps make it "rootfs".
+    if counts[..5].iter().any(|&n| n > 0) {
+        format!("rootfs: {}", parts.join(", "))
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// The label of a diagram row as of `at`.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::event::Event;
+use crate::event::{is_other, raw_kind, Event};
 use crate::model::{Model, Seq};
 use crate::store::{EventStore, StoreError};
 
@@ -14,7 +14,13 @@ pub struct Session {
     pub bad_lines: u64,
     /// While paused, live events are stored (and recorded) but not folded yet.
     paused: bool,
-    backlog: Vec<(Event, u32)>,
+    backlog: Vec<(Event, u32, Option<String>)>,
+}
+
+/// Fold one event; a kind this reader does not know keeps the name its line carried.
+fn fold(model: &mut Model, ev: &Event, idx: u32, line: &str) {
+    let name = if is_other(ev) { raw_kind(line) } else { None };
+    model.apply_named(ev, idx, name.as_deref());
 }
 
 impl Session {
@@ -34,14 +40,14 @@ impl Session {
         let mut model = Model::new();
         let mut times = Vec::new();
         let mut sorted = true;
-        let store = EventStore::open(path, |idx, ev| {
+        let store = EventStore::open(path, |idx, ev, line| {
             let ts = ev.ts_ns();
             if times.last().is_some_and(|&(last, _)| ts < last) {
                 sorted = false;
             }
             times.push((ts, idx));
             if sorted {
-                model.apply(&ev, idx);
+                fold(&mut model, &ev, idx, line);
             }
         })?;
         if !sorted {
@@ -49,8 +55,9 @@ impl Session {
             times.sort_by_key(|&(ts, idx)| (ts, idx));
             model = Model::new();
             for &(_, idx) in &times {
-                if let Some(ev) = store.get(idx) {
-                    model.apply(&ev, idx);
+                let Some(line) = store.raw(idx) else { continue };
+                if let Ok(ev) = Event::parse_line(&line) {
+                    fold(&mut model, &ev, idx, &line);
                 }
             }
         }
@@ -93,8 +100,11 @@ impl Session {
         }
         match Event::parse_line(line) {
             Ok(ev) => match self.store.push(line) {
-                Ok(idx) if self.paused => self.backlog.push((ev, idx)),
-                Ok(idx) => self.model.apply(&ev, idx),
+                Ok(idx) if self.paused => {
+                    let name = if is_other(&ev) { raw_kind(line) } else { None };
+                    self.backlog.push((ev, idx, name))
+                }
+                Ok(idx) => fold(&mut self.model, &ev, idx, line),
                 Err(_) => self.bad_lines += 1,
             },
             Err(_) => self.bad_lines += 1,
@@ -106,8 +116,8 @@ impl Session {
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
         if !paused {
-            for (ev, idx) in std::mem::take(&mut self.backlog) {
-                self.model.apply(&ev, idx);
+            for (ev, idx, name) in std::mem::take(&mut self.backlog) {
+                self.model.apply_named(&ev, idx, name.as_deref());
             }
         }
     }

@@ -81,7 +81,10 @@ impl EventStore {
 
     /// Open a recording and parse every line once: returns the store and the events
     /// in file order (the caller decides the order to fold them in).
-    pub fn open(path: &Path, mut each: impl FnMut(u32, Event)) -> Result<EventStore, StoreError> {
+    pub fn open(
+        path: &Path,
+        mut each: impl FnMut(u32, Event, &str),
+    ) -> Result<EventStore, StoreError> {
         let io_err = |source| StoreError::Io {
             path: path.to_path_buf(),
             source,
@@ -106,7 +109,7 @@ impl EventStore {
                     line: lineno,
                     err,
                 })?;
-                each(lines.len() as u32, ev);
+                each(lines.len() as u32, ev, text);
                 lines.push((off, text.len() as u32));
             }
             off += n as u64;
@@ -218,20 +221,23 @@ mod tests {
         let text: String = evs.iter().map(|e| e.to_json() + "\n").collect();
         std::fs::write(&p, &text).unwrap();
         let mut seen = Vec::new();
-        let s = EventStore::open(&p, |i, e| seen.push((i, e))).unwrap();
+        let s = EventStore::open(&p, |i, e, _| seen.push((i, e))).unwrap();
         assert_eq!(s.len(), evs.len());
         assert_eq!(seen.len(), evs.len());
         assert_eq!(s.get(3).as_ref(), Some(&evs[3]));
 
         std::fs::write(&p, format!("{text}{{\"oops\":1}}\n")).unwrap();
-        let err = EventStore::open(&p, |_, _| {}).err().unwrap().to_string();
+        let err = EventStore::open(&p, |_, _, _| {})
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             err.contains(&format!("rec.jsonl:{}", evs.len() + 1)),
             "{err}"
         );
         std::fs::write(&p, "").unwrap();
         assert!(matches!(
-            EventStore::open(&p, |_, _| {}),
+            EventStore::open(&p, |_, _, _| {}),
             Err(StoreError::Empty(_))
         ));
     }

@@ -163,3 +163,21 @@ fn crun_recording_shows_one_clone_straight_into_new_namespaces() {
     let text = initscope::explain::explain(m, i, &fork).join(" ");
     assert!(text.contains("no second clone"), "{text}");
 }
+
+#[test]
+fn an_unknown_kind_keeps_its_name_on_screen_live_and_in_replay() {
+    let line = r#"{"v":1,"ts_ns":5,"source":"runtime","container":"c","stage":"init","pid":3,"kind":"teleport_home","x":1}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.jsonl");
+    let mut live = Session::new(EventStore::create(&path).unwrap());
+    live.push_line(line);
+    let replay = Session::load(&path).unwrap();
+    for s in [&live, &replay] {
+        let m = &s.model;
+        assert_eq!(m.str(m.events[0].kind), "teleport_home");
+        assert_eq!(
+            initscope::labels::row_label(m, m.order[0], u32::MAX),
+            "teleport home"
+        );
+    }
+}

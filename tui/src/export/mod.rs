@@ -115,12 +115,8 @@ pub fn describe(m: &Model, at: Seq) -> Diagram {
         .map(|(i, &id)| {
             let l = m.lane(id);
             let mut title = m.lane_title(id, at);
-            if let Some(exe) = l.exec_at(at) {
-                let exe = m.str(exe).rsplit('/').next().unwrap_or("").to_string();
-                if l.role == Some(initscope_runtime::events::schema::Stage::Init) && !exe.is_empty()
-                {
-                    title = format!("{title} → {exe}");
-                }
+            if let Some(prog) = m.program(id, at) {
+                title = format!("{title} → {prog}");
             }
             let end = l.exit_at(at).map_or(m.ts_at(at), |x| x.ts);
             let status = match l.exit_at(at) {

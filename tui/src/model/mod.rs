@@ -134,6 +134,12 @@ impl Model {
 
     /// Apply one event; `store` is its index in the event store.
     pub fn apply(&mut self, ev: &Event, store: u32) {
+        self.apply_named(ev, store, None)
+    }
+
+    /// [`Model::apply`] for an event whose kind this reader does not know (`other`):
+    /// `kind` is the name the line carried, shown instead of "other".
+    pub fn apply_named(&mut self, ev: &Event, store: u32, raw_kind: Option<&str>) {
         let seq = self.events.len() as Seq;
         let ts = ev.ts_ns();
         self.first_ts = Some(self.first_ts.map_or(ts, |f| f.min(ts)));
@@ -142,7 +148,7 @@ impl Model {
             Event::Runtime(e) => (Source::Runtime, e.pid, e.kind.name()),
             Event::Kernel(e) => (Source::Kernel, e.tgid, e.kind.name()),
         };
-        let kind = self.strings.intern(kind);
+        let kind = self.strings.intern(raw_kind.unwrap_or(kind));
         self.counts[source as usize] += 1;
         self.events.push(EvMeta {
             ts,
@@ -197,6 +203,17 @@ impl Model {
     pub fn lane_title(&self, id: LaneId, at: Seq) -> String {
         let lane = self.lane(id);
         lane.title(self.str(lane.name_at(at)))
+    }
+
+    /// What init runs now, once it has exec'd the container's program: its process name
+    /// (`sh`; busybox and others rename themselves as they go).
+    pub fn program(&self, id: LaneId, at: Seq) -> Option<&str> {
+        let l = self.lane(id);
+        if l.role != Some(Stage::Init) {
+            return None;
+        }
+        l.exec_at(at)?;
+        Some(self.str(l.name_at(at))).filter(|n| !n.is_empty())
     }
 
     /// Rows visible once `at` events are shown: a prefix of `order` when events were

@@ -515,8 +515,12 @@ impl Model {
 
     /// A one-line step: the label is made now and interned.
     fn note(&mut self, seq: Seq, ts: u64, lane: LaneId, e: &RuntimeEvent) -> RowId {
-        let text = crate::labels::runtime_note(e);
-        let kind = self.strings.intern(e.kind.name());
+        let text = match e.kind {
+            // A kind this reader does not know: its name as the line carried it.
+            EventKind::Other => self.str(self.events[seq as usize].kind).replace('_', " "),
+            _ => crate::labels::runtime_note(e),
+        };
+        let kind = self.events[seq as usize].kind;
         let text = self.strings.intern(&text);
         self.add_simple(seq, ts, lane, RowKind::Note { kind, text })
     }

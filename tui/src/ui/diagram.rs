@@ -209,11 +209,8 @@ fn draw_heads(
         let l = m.lane(lane);
         let w = cols.w.saturating_sub(1) as usize;
         let mut title = m.lane_title(lane, at);
-        if let Some(exe) = l.exec_at(at) {
-            let exe = m.str(exe).rsplit('/').next().unwrap_or("");
-            if l.role == Some(initscope_runtime::events::schema::Stage::Init) && !exe.is_empty() {
-                title = format!("{title}→{exe}");
-            }
+        if let Some(prog) = m.program(lane, at) {
+            title = format!("{title}→{prog}");
         }
         let stuck = l.diagnosis.as_ref().is_some_and(|d| d.stuck);
         let style = if stuck {
