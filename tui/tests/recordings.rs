@@ -181,3 +181,114 @@ fn an_unknown_kind_keeps_its_name_on_screen_live_and_in_replay() {
         );
     }
 }
+
+#[test]
+fn initscope_runtime_recording_joins_both_sources_into_the_four_stage_dance() {
+    // `initscope demo --record`: runtime events through a FIFO, kernel events from the probe.
+    let s = Session::load(&recording("initscope-runtime.jsonl")).unwrap();
+    let m = &s.model;
+    assert!(
+        m.counts[0] > 50 && m.counts[1] > 20,
+        "both sources: {:?}",
+        m.counts
+    );
+    assert_eq!(m.lost, initscope::model::Lost::default(), "nothing dropped");
+    let lane = |stage| {
+        m.lanes
+            .iter()
+            .find(|l| l.role == Some(stage))
+            .unwrap_or_else(|| panic!("{stage:?}"))
+    };
+    let (create, parent, child, init) = (
+        lane(Stage::Create),
+        lane(Stage::Parent),
+        lane(Stage::Child),
+        lane(Stage::Init),
+    );
+    for l in [create, parent, child, init] {
+        assert!(
+            l.seen_runtime && l.seen_kernel,
+            "pid {} seen by both sources",
+            l.pid
+        );
+    }
+    // The clones: each one row, reported by the runtime and seen by the kernel; the
+    // second and third with CLONE_PARENT, so create is everyone's parent.
+    for (l, creator) in [(parent, create), (child, parent), (init, child)] {
+        let row = m.row(l.clone_row.unwrap());
+        assert!(
+            row.rt.is_some() && row.k.is_some(),
+            "clone of {} from both sources",
+            l.pid
+        );
+        assert_eq!(
+            row.lane,
+            Some(m.lanes.iter().position(|x| x.pid == creator.pid).unwrap() as u32)
+        );
+    }
+    assert_eq!(child.kernel_parent, Some(create.pid));
+    assert_eq!(init.kernel_parent, Some(create.pid));
+    // Every sync message sent was received, in runc's order.
+    let msgs: Vec<&str> = m
+        .order
+        .iter()
+        .filter_map(|&r| match m.row(r).kind {
+            RowKind::Sync {
+                msg, send, recv, ..
+            } => {
+                assert!(
+                    send.is_some() && recv.is_some(),
+                    "{} half missing",
+                    m.str(msg)
+                );
+                Some(m.str(msg))
+            }
+            _ => None,
+        })
+        .collect();
+    let want = [
+        "BOOTSTRAP_DATA",
+        "SYNC_USERMAP_PLS",
+        "SYNC_USERMAP_ACK",
+        "SYNC_RECVPID_PLS",
+        "SYNC_RECVPID_ACK",
+        "SYNC_GRANDCHILD",
+        "procHooks",
+        "procResume",
+        "procReady",
+    ];
+    let mut it = msgs.iter();
+    for w in want {
+        assert!(
+            it.any(|m| *m == w),
+            "{w} missing or out of order in {msgs:?}"
+        );
+    }
+    assert!(
+        msgs.contains(&initscope::model::FIFO_MSG),
+        "start released init: {msgs:?}"
+    );
+    // Init waited on exec.fifo once create was done, and then ran the program as pid 1.
+    let created = m.boots[0]
+        .state
+        .iter()
+        .find(|(_, s)| m.str(*s) == "created")
+        .unwrap()
+        .0;
+    assert_eq!(
+        init.status_at(created + 1),
+        initscope::model::Status::WaitingFifo
+    );
+    assert_eq!(init.ns_pid, Some(1));
+    assert!(init.exec.iter().any(|&(_, p)| m.str(p) == "/bin/sh"));
+    // New namespaces where runc makes them: [1:CHILD] vs [0:PARENT], pid only for init.
+    let (pns, cns, ins) = (
+        parent.ns_at(u32::MAX).unwrap(),
+        child.ns_at(u32::MAX).unwrap(),
+        init.ns_at(u32::MAX).unwrap(),
+    );
+    assert_ne!(cns.user, pns.user);
+    assert_ne!(cns.mnt, pns.mnt);
+    assert_eq!(ins.user, cns.user);
+    assert_eq!(ins.pid, cns.pid_for_children);
+}

@@ -1,5 +1,5 @@
 //! Running a bundle under initscope-runtime with both sources attached: the runtime sends
-//! its events to a socket the viewer owns, the probe follows the runtime's processes.
+//! its events to a FIFO the viewer owns, the probe follows the runtime's processes.
 //! `create`, then (a moment later, so init is seen waiting on exec.fifo) `start`; on
 //! quit `delete --force`, and everything made here is removed.
 
@@ -14,7 +14,7 @@ use initscope_probe::{Probe, ProbeOptions};
 use super::CmdError;
 use crate::app::{self, Hooks};
 use crate::session::Session;
-use crate::sources::socket::SocketSource;
+use crate::sources::fifo::FifoSource;
 use crate::sources::stdio::with_redirected;
 use crate::sources::Source;
 use crate::view::{Mode, View};
@@ -112,12 +112,14 @@ enum Phase {
 pub fn run(l: Launch) -> Result<(), CmdError> {
     let root = l.work.join("root");
     std::fs::create_dir_all(&root).map_err(|e| CmdError::io(root.display().to_string(), e))?;
-    let sock_path = l.work.join("events.sock");
-    let sock = SocketSource::bind(&sock_path)
-        .map_err(|e| CmdError::io(format!("binding {}", sock_path.display()), e))?;
-    // The runtime streams its events to our socket (set before any thread exists; the
-    // runtime commands started below inherit it).
-    std::env::set_var("INITSCOPE_EVENTS", &sock_path);
+    // A FIFO, not a datagram socket: a socket's queue of 10 datagrams overflows in the
+    // first stage's burst of events (see sources/fifo.rs).
+    let fifo_path = l.work.join("events.fifo");
+    let fifo = FifoSource::create(&fifo_path)
+        .map_err(|e| CmdError::io(format!("making {}", fifo_path.display()), e))?;
+    // The runtime streams its events there (set before any thread exists; the runtime
+    // commands started below inherit it).
+    std::env::set_var("INITSCOPE_EVENTS", &fifo_path);
     let probe = Probe::load(ProbeOptions::default())
         .map_err(|e| CmdError::Usage(format!("loading the probe: {e}")))?;
     let probe = Rc::new(RefCell::new(probe));
@@ -141,7 +143,7 @@ pub fn run(l: Launch) -> Result<(), CmdError> {
         view.flash(n.clone());
     }
     let mut sources: Vec<Box<dyn Source>> =
-        vec![Box::new(sock), Box::new(SharedProbe(probe.clone()))];
+        vec![Box::new(fifo), Box::new(SharedProbe(probe.clone()))];
     let mut every_turn = |v: &mut View| {
         phase = match std::mem::replace(&mut phase, Phase::Failed) {
             Phase::Creating(mut c) => match c.try_wait() {

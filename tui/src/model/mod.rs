@@ -25,6 +25,7 @@ use crate::event::Event;
 pub use lane::{Diagnosis, Exit, Lane, NsNote, Status};
 pub use roles::RuntimeKind;
 pub use row::{MapKind, Row, RowKind, GROUP_KINDS};
+pub use runtime::FIFO_MSG;
 pub use strings::{Strings, Sym};
 
 /// Index of an event in the model (0-based, in the order applied).

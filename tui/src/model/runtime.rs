@@ -295,6 +295,16 @@ impl Model {
                 self.lanes[lane as usize].set_status(seq, Status::Failed { step });
                 Some(self.add_simple(seq, ts, lane, RowKind::Error { step }))
             }
+            // A rootfs step in a shape this reader does not know still belongs in its group.
+            EventKind::Other if GROUP_KINDS.contains(&self.str(self.events[seq as usize].kind)) => {
+                let kind = self.str(self.events[seq as usize].kind).to_string();
+                Some(self.group_row(seq, ts, lane, &kind))
+            }
+            // A rootfs step in a shape this reader does not know still belongs in its group.
+            EventKind::Other if GROUP_KINDS.contains(&self.str(self.events[seq as usize].kind)) => {
+                let kind = self.str(self.events[seq as usize].kind).to_string();
+                Some(self.group_row(seq, ts, lane, &kind))
+            }
             _ => Some(self.note(seq, ts, lane, e)),
         };
         (Some(lane), row)

@@ -1,6 +1,7 @@
 //! Live event sources: lines of JSON arriving from the runtime (a datagram socket, a FIFO,
 //! a growing file) or from the kernel probe. Each can be polled by fd.
 
+pub mod fifo;
 pub mod probe;
 pub mod socket;
 pub mod stdio;
