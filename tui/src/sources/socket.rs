@@ -37,7 +37,7 @@ impl SocketSource {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let sock = match UnixDatagram::bind(path) {
+        let sock = match with_long_queue(|| UnixDatagram::bind(path)) {
             Ok(s) => s,
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                 let probe = UnixDatagram::unbound()?;
@@ -48,7 +48,7 @@ impl SocketSource {
                     ));
                 }
                 std::fs::remove_file(path)?;
-                UnixDatagram::bind(path)?
+                with_long_queue(|| UnixDatagram::bind(path))?
             }
             Err(e) => return Err(e),
         };
@@ -65,6 +65,30 @@ impl SocketSource {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+const QLEN: &str = "/proc/sys/net/unix/max_dgram_qlen";
+/// Datagrams our socket may queue: a bootstrap sends about a hundred in milliseconds.
+const LONG_QUEUE: u32 = 4096;
+
+/// Make a socket with a long datagram queue. A unix socket takes its queue length from
+/// `net.unix.max_dgram_qlen` (10 by default) when it is made, so as root the value is
+/// raised for that moment and put back at once; otherwise the default stays.
+fn with_long_queue<T>(make: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    let old = std::fs::read_to_string(QLEN)
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    let raised = match old {
+        Some(v) if v < LONG_QUEUE && nix::unistd::geteuid().is_root() => {
+            std::fs::write(QLEN, LONG_QUEUE.to_string()).is_ok()
+        }
+        _ => false,
+    };
+    let r = make();
+    if let (true, Some(v)) = (raised, old) {
+        let _ = std::fs::write(QLEN, v.to_string());
+    }
+    r
 }
 
 impl Source for SocketSource {
@@ -104,6 +128,34 @@ impl Drop for SocketSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bootstraps_burst_of_datagrams_is_queued_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("burst.sock");
+        let before = std::fs::read_to_string(QLEN).unwrap();
+        let mut s = SocketSource::bind(&p).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(QLEN).unwrap(),
+            before,
+            "the sysctl is put back"
+        );
+        let tx = UnixDatagram::unbound().unwrap();
+        tx.set_nonblocking(true).unwrap();
+        // ~200: one bootstrap's events (the sender's own buffer caps a burst near 270).
+        let sent = (0..200)
+            .take_while(|i| tx.send_to(format!("{{\"i\":{i}}}").as_bytes(), &p).is_ok())
+            .count();
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(
+                sent, 200,
+                "with the default queue of 10, the runtime's sends would be dropped"
+            );
+        }
+        let mut out = Vec::new();
+        s.drain(&mut out).unwrap();
+        assert_eq!(out.len(), sent);
+    }
 
     #[test]
     fn receives_lines_and_replaces_a_stale_socket_but_not_a_live_one() {
