@@ -4,10 +4,18 @@
 
 pub mod bootstrap;
 pub mod cgroups;
+pub mod cli;
 pub mod console;
+pub mod error;
 pub mod events;
 pub mod fdpass;
 pub mod fds;
 pub mod hooks;
+pub mod namespaces;
+pub mod process;
 pub mod rootfs;
 pub mod seccomp;
+pub mod state;
+pub mod sys;
+pub mod sysctl;
+pub mod timefmt;

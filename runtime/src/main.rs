@@ -1,4 +1,31 @@
+//! `initscope-runtime`: parse the command line, run the command, and report an error as
+//! one line on stderr and, with `--log`, as the log's last line.
+
+use clap::Parser;
+
+use initscope_runtime::cli::{self, log, Cli};
+
 fn main() {
-    eprintln!("initscope-runtime: not built yet");
-    std::process::exit(1);
+    let cli = Cli::parse();
+    if let (true, Some(path)) = (cli.debug, &cli.log) {
+        let argv: Vec<String> = std::env::args().collect();
+        log::append(
+            path,
+            cli.log_format,
+            "debug",
+            &format!("command: {}", argv.join(" ")),
+        );
+    }
+    let code = match cli::execute(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let msg = e.to_string();
+            eprintln!("initscope-runtime: {msg}");
+            if let Some(path) = &cli.log {
+                log::append(path, cli.log_format, "error", &msg);
+            }
+            1
+        }
+    };
+    std::process::exit(code);
 }

@@ -176,7 +176,7 @@ fn runc_default_spec_boots_with_every_mount_device_link_and_mask() {
         ev.iter().any(|e| e["kind"] == "mount"
             && e["fstype"] == "bind"
             && e["flags"] == json!(["MS_BIND", "MS_REC"])
-            && e["source"].as_str().unwrap().ends_with("/rootfs")),
+            && e["mount_source"].as_str().unwrap().ends_with("/rootfs")),
         "rootfs bind event"
     );
     let proc_ev = o
@@ -391,7 +391,9 @@ fn user_namespace_binds_devices_and_falls_back_to_binding_sys() {
     assert!(o
         .events_of("mount")
         .iter()
-        .any(|e| e["destination"] == "/sys" && e["source"] == "/sys" && e["fstype"] == "bind"));
+        .any(|e| e["destination"] == "/sys"
+            && e["mount_source"] == "/sys"
+            && e["fstype"] == "bind"));
     assert!(
         has(&opts("/sys"), &["ro", "nosuid", "nodev", "noexec"]),
         "{:?}",

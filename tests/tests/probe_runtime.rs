@@ -31,7 +31,6 @@ fn names(e: &Value, k: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs `initscope-runtime run` (on the runtime branch, not yet on main): run with --ignored once it lands"]
 fn kernel_and_runtime_agree_pid_for_pid() {
     let _g = serial();
     let b = RuncBundle::new(&["/bin/echo", "hello"]);

@@ -1,3 +1,116 @@
 //! The staged bootstrap: `create` → `[0:PARENT]` → `[1:CHILD]` → `[2:INIT]`.
+//!
+//! There is no re-exec: `create` forks `[0:PARENT]` with the plan already in memory;
+//! `[0:PARENT]` clones `[1:CHILD]` with `CLONE_PARENT`; `[1:CHILD]` clones `[2:INIT]` with
+//! `CLONE_PARENT`, so every stage is a child of `create`, as in runc. No threads exist
+//! before the clones. One file per stage: [`create`], [`parent`], [`child`], [`init`].
 
+pub mod cgroup_join;
+pub mod channel;
+pub mod child;
+pub mod clone;
+pub mod create;
+pub mod failure;
+pub mod init;
+pub mod parent;
+pub mod plan;
 pub mod sync;
+mod watch;
+
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+
+use crate::events::emitter::Emitter;
+use crate::events::schema::{EventKind, Stage};
+use channel::Channel;
+use failure::StageFailure;
+use plan::Plan;
+
+/// Comm names (≤ 15 bytes), runc's roles with our prefix.
+pub const COMM_PARENT: &str = "isc:[0:PARENT]";
+pub const COMM_CHILD: &str = "isc:[1:CHILD]";
+pub const COMM_INIT: &str = "isc:[2:INIT]";
+
+/// What every stage inherits from `create` (all descriptors `O_CLOEXEC`).
+pub struct Shared {
+    pub plan: Plan,
+    /// How `[0:PARENT]` joins the cgroup.
+    pub join: cgroup_join::JoinPlan,
+    pub em: Emitter,
+    /// Write end of the error pipe (`O_DIRECT`: one packet per failure).
+    pub err_pipe: OwnedFd,
+    /// The host's `/proc` (`O_PATH`), to learn host pids from inside a new pid namespace.
+    pub host_proc: OwnedFd,
+}
+
+/// What travels from `create` through `[0:PARENT]` and `[1:CHILD]` to `[2:INIT]`.
+pub struct InitEnds {
+    /// Init's end of its channel with `create` (procHooks / procReady).
+    pub create: Channel,
+    /// `O_PATH` descriptor of `<root>/<id>/exec.fifo`, reopened by init for writing.
+    pub fifo: OwnedFd,
+    /// The fifo's host path, for the `wait_start` event.
+    pub fifo_path: String,
+}
+
+impl Shared {
+    /// First thing a new stage does: name itself, die with its creator, announce itself.
+    pub fn begin_stage(&mut self, stage: Stage, comm: &str, ns_pid: Option<i32>) {
+        if let Ok(name) = CString::new(comm) {
+            let _ = nix::sys::prctl::set_name(&name);
+        }
+        // If `create` dies mid-way, no stage must be left behind (init clears this once
+        // it is ready and create may exit).
+        let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+        let pid = self.host_pid();
+        self.em.become_stage(stage, pid);
+        let ppid = self.host_ppid(pid);
+        self.em.emit(EventKind::StageStart {
+            comm: comm.to_string(),
+            ppid,
+            ns_pid,
+        });
+    }
+
+    /// Our pid as the host sees it, read through the host's `/proc` (in a new pid
+    /// namespace `getpid()` says 1).
+    pub fn host_pid(&self) -> i32 {
+        nix::fcntl::readlinkat(&self.host_proc, "self")
+            .ok()
+            .and_then(|p| p.to_str().and_then(|s| s.parse().ok()))
+            .unwrap_or_else(|| nix::unistd::getpid().as_raw())
+    }
+
+    /// The host pid of `pid`'s parent (`getppid()` is 0 for init: its parent is outside
+    /// its pid namespace).
+    pub fn host_ppid(&self, pid: i32) -> i32 {
+        let read = || -> Option<i32> {
+            let fd = nix::fcntl::openat(
+                &self.host_proc,
+                format!("{pid}/stat").as_str(),
+                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .ok()?;
+            let mut buf = [0u8; 1024];
+            let n = nix::unistd::read(&fd, &mut buf).ok()?;
+            let text = std::str::from_utf8(&buf[..n]).ok()?;
+            let after = &text[text.rfind(')')? + 1..];
+            after.split_whitespace().nth(1)?.parse().ok()
+        };
+        read().unwrap_or_else(|| nix::unistd::getppid().as_raw())
+    }
+
+    /// Report `f` (event + error pipe) and exit the stage with status 1.
+    pub fn fail(&mut self, f: StageFailure) -> ! {
+        f.emit(&mut self.em);
+        f.send(&self.err_pipe);
+        self.exit(1)
+    }
+
+    /// Emit `stage_exit` and leave without running any exit handlers of `create`'s copy.
+    pub fn exit(&mut self, status: i32) -> ! {
+        self.em.exit(status);
+        crate::sys::exit_now(status)
+    }
+}

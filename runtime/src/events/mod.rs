@@ -1,4 +1,7 @@
-//! Structured events: the schema every stage speaks, and flag naming shared with the probe.
+//! Structured events: the schema every stage speaks, and flag naming shared with the probe;
+//! the per-process emitter and the live sinks.
 
+pub mod emitter;
 pub mod flags;
 pub mod schema;
+pub mod sink;

@@ -151,6 +151,8 @@ pub enum EventKind {
     CgroupJoin {
         /// The cgroup path relative to each hierarchy's root (`/initscope/ID`).
         path: String,
+        /// The process moved (`target_pid` on the wire: `pid` is the envelope's).
+        #[serde(rename = "target_pid")]
         pid: i32,
         /// `v1`, `v2` or `hybrid`.
         mode: String,
@@ -162,6 +164,8 @@ pub enum EventKind {
     },
     /// A mount made (or remounted) in the container's mount namespace.
     Mount {
+        /// The mount's source (`mount_source` on the wire: `source` is the envelope's).
+        #[serde(rename = "mount_source")]
         source: String,
         destination: String,
         fstype: String,
@@ -434,6 +438,82 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(&line).unwrap();
             assert_eq!(v["kind"], e.kind.name());
         }
+    }
+
+    /// No kind may repeat an envelope key: a JSON object with a duplicate key cannot be
+    /// read back (`RuntimeEvent` refuses it, jq keeps the last one).
+    #[test]
+    fn no_kind_repeats_an_envelope_key() {
+        let kinds = vec![
+            EventKind::Mount {
+                source: "proc".into(),
+                destination: "/proc".into(),
+                fstype: "proc".into(),
+                flags: vec!["MS_NOSUID".into()],
+                data: "mode=755".into(),
+            },
+            EventKind::CgroupJoin {
+                path: "/x".into(),
+                pid: 7,
+                mode: "v1".into(),
+            },
+            EventKind::HookStart {
+                hook: "prestart".into(),
+                path: "/bin/h".into(),
+                args: vec![],
+                hook_pid: 9,
+            },
+            EventKind::Signal {
+                signal: "SIGKILL".into(),
+                target_pid: 3,
+            },
+        ];
+        for k in kinds {
+            let line = ev(k).to_json();
+            for key in [
+                "v",
+                "ts_ns",
+                "source",
+                "container",
+                "exec_id",
+                "stage",
+                "pid",
+                "kind",
+            ] {
+                assert!(
+                    line.matches(&format!("\"{key}\":")).count() <= 1,
+                    "{key}: {line}"
+                );
+            }
+            let back: RuntimeEvent = serde_json::from_str(&line).unwrap();
+            assert_eq!(back.to_json(), line);
+        }
+        let mount = ev(EventKind::Mount {
+            source: "tmpfs".into(),
+            destination: "/dev".into(),
+            fstype: "tmpfs".into(),
+            flags: vec![],
+            data: String::new(),
+        });
+        let v: serde_json::Value = serde_json::from_str(&mount.to_json()).unwrap();
+        assert_eq!(v["source"], "runtime");
+        assert_eq!(v["mount_source"], "tmpfs");
+    }
+
+    #[test]
+    fn cgroup_join_does_not_repeat_the_envelope_pid() {
+        let e = ev(EventKind::CgroupJoin {
+            path: "/initscope/c1".into(),
+            pid: 101,
+            mode: "hybrid".into(),
+        });
+        let line = e.to_json();
+        assert_eq!(line.matches("\"pid\"").count(), 1, "{line}");
+        let back: RuntimeEvent = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, e);
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["pid"], 100);
+        assert_eq!(v["target_pid"], 101);
     }
 
     #[test]

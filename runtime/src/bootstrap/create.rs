@@ -1,0 +1,367 @@
+//! `create`: the CLI process. It validates the bundle, makes the state directory, the
+//! cgroup and the channels, forks `[0:PARENT]` into the cgroup (born in cgroup2 with
+//! CLONE_INTO_CGROUP; the parent joins the v1 hierarchies itself before it clones
+//! anything, see [`super::cgroup_join`]), sends BOOTSTRAP_DATA, then follows the bootstrap —
+//! STAGE_PIDS from the parent, procHooks/procReady from init — watching every stage's
+//! pidfd and the error pipe so that a failure or a death is noticed at once. On failure
+//! it prints one line, kills and reaps every stage, removes the cgroup and the state dir.
+
+use std::os::fd::AsFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::cgroup_join::JoinPlan;
+use super::channel::Channel;
+use super::clone::{clone_stage, clone_stage_into_cgroup, Cloned, EXIT_SIGCHLD};
+use super::plan::{self, CreateOptions, Plan};
+use super::sync::SyncMsg;
+use super::watch::{Watch, Watched};
+use super::{parent, InitEnds, Shared};
+use crate::cgroups::Cgroup;
+use crate::error::RuntimeError;
+use crate::events::emitter::Emitter;
+use crate::events::schema::{EventKind, Stage};
+use crate::events::sink::{self, Sink};
+use crate::state::{status, validate_id, ContainerState, StateDir, OCI_VERSION};
+
+/// What `create` (and `run`) was asked for.
+#[derive(Debug, Clone)]
+pub struct CreateRequest {
+    pub root: PathBuf,
+    pub id: String,
+    pub bundle: PathBuf,
+    pub opts: CreateOptions,
+    /// `--events PATH`.
+    pub events: Option<PathBuf>,
+}
+
+/// A container whose init is ready and waits on exec.fifo.
+pub struct Created {
+    pub dir: StateDir,
+    pub state: ContainerState,
+    pub init_pid: Pid,
+    /// create's emitter, for `run` to keep reporting.
+    pub em: Emitter,
+}
+
+/// The live sink for a command: `--events`, `$INITSCOPE_EVENTS` or the well-known socket.
+pub fn open_sink(explicit: Option<&Path>) -> Option<Sink> {
+    sink::choose_path(explicit).and_then(|p| Sink::open(&p).ok())
+}
+
+/// Create the container. Reaps the stages it made; call it from a process whose other
+/// children it may not confuse with them (the CLI).
+pub fn create(req: &CreateRequest) -> Result<Created, RuntimeError> {
+    validate_id(&req.id)?;
+    let mut em = Emitter::new(&req.id, Stage::Create);
+    em.set_sink(open_sink(req.events.as_deref()));
+    let plan = match load_plan(req) {
+        Ok(p) => p,
+        Err(e) => {
+            // No state dir yet: the error is only streamed live.
+            em.error("config", None, &e.to_string());
+            em.exit(1);
+            return Err(e);
+        }
+    };
+    let dir = StateDir::new(&req.root, &req.id);
+    dir.create()?;
+    let mut cleanup = Cleanup {
+        dir: dir.clone(),
+        cgroup: None,
+        pids: Vec::new(),
+    };
+    if let Err(e) = em.open_log(&dir.events_file()) {
+        cleanup.run(&mut em);
+        return Err(RuntimeError::io(
+            format!("open {}", dir.events_file().display()),
+            e,
+        ));
+    }
+    em.emit(EventKind::StageStart {
+        comm: comm_of_self(),
+        ppid: nix::unistd::getppid().as_raw(),
+        ns_pid: None,
+    });
+    match bootstrap(&mut em, plan, &dir, &mut cleanup) {
+        Ok((state, init_pid)) => Ok(Created {
+            dir,
+            state,
+            init_pid,
+            em,
+        }),
+        Err(e) => {
+            match &e {
+                RuntimeError::Stage(_) => {} // the stage already emitted its error
+                other => em.error("create", None, &other.to_string()),
+            }
+            cleanup.run(&mut em);
+            em.exit(1);
+            Err(e)
+        }
+    }
+}
+
+fn load_plan(req: &CreateRequest) -> Result<Plan, RuntimeError> {
+    let bundle = std::path::absolute(&req.bundle)
+        .map_err(|e| RuntimeError::io(format!("bundle {}", req.bundle.display()), e))?;
+    let spec = plan::load_spec(&bundle)?;
+    let euid_root = nix::unistd::geteuid().is_root();
+    let plan = Plan::from_spec(&req.id, &bundle, spec, req.opts.clone(), euid_root)?;
+    plan.check_host()?;
+    Ok(plan)
+}
+
+fn comm_of_self() -> String {
+    std::fs::read_to_string("/proc/self/comm")
+        .map(|s| s.trim_end().to_string())
+        .unwrap_or_else(|_| "initscope-runtime".into())
+}
+
+/// What must be undone if create fails.
+pub(super) struct Cleanup {
+    dir: StateDir,
+    pub cgroup: Option<Cgroup>,
+    /// Stage pids known so far.
+    pub pids: Vec<Pid>,
+}
+
+impl Cleanup {
+    /// Kill and reap every stage, remove the cgroup and the state dir.
+    fn run(&mut self, em: &mut Emitter) {
+        for pid in &self.pids {
+            let _ = kill(*pid, Signal::SIGKILL);
+        }
+        if let Some(cg) = &self.cgroup {
+            for pid in cg.pids().unwrap_or_default() {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+        }
+        reap_all(&self.pids, self.cgroup.as_ref());
+        if let Some(cg) = &self.cgroup {
+            if let Err(e) = cg.destroy() {
+                em.error("cgroup", None, &e.to_string());
+                eprintln!("initscope-runtime: warning: {e}");
+            }
+        }
+        if let Err(e) = self.dir.remove() {
+            eprintln!("initscope-runtime: warning: {e}");
+        }
+    }
+}
+
+/// Reap the stages (they are our children thanks to CLONE_PARENT), also any we did not
+/// learn the pid of, for at most a few seconds.
+fn reap_all(known: &[Pid], cgroup: Option<&Cgroup>) {
+    for pid in known {
+        let _ = waitpid(*pid, Some(WaitPidFlag::__WALL));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        match waitpid(
+            None::<Pid>,
+            Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL),
+        ) {
+            Ok(WaitStatus::StillAlive) => {
+                if std::time::Instant::now() > deadline {
+                    break;
+                }
+                if let Some(cg) = cgroup {
+                    for pid in cg.pids().unwrap_or_default() {
+                        let _ = kill(pid, Signal::SIGKILL);
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Ok(_) => continue,
+            Err(_) => break, // ECHILD: nobody left
+        }
+    }
+}
+
+/// Everything after the state dir exists. Returns the state (written, not creating) and
+/// init's pid.
+fn bootstrap(
+    em: &mut Emitter,
+    plan: Plan,
+    dir: &StateDir,
+    cleanup: &mut Cleanup,
+) -> Result<(ContainerState, Pid), RuntimeError> {
+    let me = nix::unistd::getpid();
+    let (create_start, _) = status::proc_stat(me).unwrap_or((0, 'R'));
+    let mut state = ContainerState {
+        oci_version: OCI_VERSION.to_string(),
+        id: plan.id.clone(),
+        init_pid: 0,
+        init_start_time: 0,
+        create_pid: me.as_raw(),
+        create_start_time: create_start,
+        creating: true,
+        bundle: plan.bundle.clone(),
+        rootfs: plan.rootfs.clone(),
+        created: crate::timefmt::now_rfc3339(),
+        owner: String::new(),
+        annotations: plan
+            .spec
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        cgroup: None,
+        config: plan.spec.clone(),
+    };
+
+    let fifo_path = dir.fifo();
+    nix::unistd::mkfifo(&fifo_path, Mode::from_bits_truncate(0o622))
+        .map_err(|e| RuntimeError::sys(format!("mkfifo {}", fifo_path.display()), e))?;
+    // Writable by anyone (init may be any uid in a user namespace); the umask must not
+    // take that away.
+    std::fs::set_permissions(&fifo_path, std::fs::Permissions::from_mode(0o622))
+        .map_err(|e| RuntimeError::io(format!("chmod {}", fifo_path.display()), e))?;
+    let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
+    let host_proc = open(
+        "/proc",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| RuntimeError::sys("open /proc", e))?;
+
+    // linux.devices also need their cgroup allow rules (as runc adds them).
+    let linux = plan.spec.linux().clone().unwrap_or_default();
+    let resources = crate::cgroups::devices::with_linux_devices(
+        linux.resources().as_ref(),
+        linux.devices().as_deref().unwrap_or(&[]),
+    );
+    let cgroup = Cgroup::resolve(
+        plan.cgroups_path.as_deref(),
+        &plan.id,
+        plan.opts.systemd_cgroup,
+    )?;
+    cleanup.cgroup = Some(cgroup.clone());
+    // Saved with the cgroup before it is made: a create killed from here on leaves a
+    // state that `delete` can clean up completely.
+    state.cgroup = Some(cgroup.clone());
+    dir.save(&state)?;
+    em.emit(EventKind::State {
+        status: "creating".into(),
+    });
+    cgroup.create(Some(&resources), &mut |k| em.emit(k))?;
+
+    let sys = |what: &str| {
+        let what = what.to_string();
+        move |e| RuntimeError::sys(what, e)
+    };
+    let (boot_create, boot_parent) =
+        Channel::pair(Stage::Create, Stage::Parent).map_err(sys("socketpair"))?;
+    let (init_create, init_init) =
+        Channel::pair(Stage::Create, Stage::Init).map_err(sys("socketpair"))?;
+    let (err_r, err_w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_DIRECT).map_err(sys("pipe2"))?;
+
+    // The parent is born in the cgroup2 directory where it can be (CLONE_INTO_CGROUP) and
+    // joins the v1 hierarchies itself: see cgroup_join for why not cgroup.procs.
+    let mut join = JoinPlan::of(&cgroup)?;
+    let v2 = join.open_v2();
+    em.pause_point("before-fork");
+    let cloned = match &v2 {
+        Some(fd) => match clone_stage_into_cgroup(em, fd.as_fd(), Stage::Parent) {
+            Ok(c) => {
+                join.born_in_v2 = true;
+                Ok(c)
+            }
+            // A kernel without clone3/CLONE_INTO_CGROUP: fork, and join by writing.
+            Err(nix::Error::ENOSYS | nix::Error::EINVAL | nix::Error::E2BIG) => {
+                clone_stage(em, EXIT_SIGCHLD, Stage::Parent)
+            }
+            Err(e) => Err(e),
+        },
+        None => clone_stage(em, EXIT_SIGCHLD, Stage::Parent),
+    };
+    drop(v2);
+    let parent_pid = match cloned {
+        Err(e) => return Err(RuntimeError::sys("fork [0:PARENT]", e)),
+        Ok(Cloned::Child) => {
+            drop(boot_create);
+            drop(init_create);
+            drop(err_r);
+            let sh = Shared {
+                plan,
+                join,
+                em: std::mem::replace(em, Emitter::new("", Stage::Parent)),
+                err_pipe: err_w,
+                host_proc,
+            };
+            let ends = InitEnds {
+                create: init_init,
+                fifo,
+                fifo_path: fifo_path.display().to_string(),
+            };
+            run_stage(move || parent::run(sh, boot_parent, ends))
+        }
+        Ok(Cloned::Parent(pid)) => pid,
+    };
+    drop((boot_parent, init_init, err_w, fifo, host_proc));
+    cleanup.pids.push(parent_pid);
+
+    boot_create
+        .send(
+            em,
+            SyncMsg::Bootstrap,
+            Some(serde_json::json!({"cgroup": cgroup.path})),
+        )
+        .map_err(|e| e.into_failure(Stage::Create))?;
+
+    let mut watch = Watch {
+        boot: Some(boot_create),
+        init: init_create,
+        err: err_r,
+        stages: vec![Watched::new(parent_pid, Stage::Parent)?],
+        init_pid: None,
+    };
+    let init_pid = watch.follow(em, dir, &mut state, cleanup)?;
+
+    // Parent and child exit right after init's SYNC_CHILD_FINISH; reap them.
+    for w in watch.stages.iter().filter(|w| w.stage != Stage::Init) {
+        let _ = waitpid(w.pid, Some(WaitPidFlag::__WALL));
+    }
+    if let Some(pf) = &plan.opts.pid_file {
+        write_pid_file(pf, init_pid)?;
+    }
+    state.creating = false;
+    dir.save(&state)?;
+    em.emit(EventKind::State {
+        status: "created".into(),
+    });
+    Ok((state, init_pid))
+}
+
+/// Run a stage's body; a panic in it must not unwind into `create`'s frames (which would
+/// run create's cleanup in the wrong process).
+fn run_stage(body: impl FnOnce() -> std::convert::Infallible) -> ! {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+    match r {
+        Ok(never) => match never {},
+        Err(_) => crate::sys::exit_now(101),
+    }
+}
+
+/// Write the pid file atomically (temp file + rename), as clients read it at any time.
+pub fn write_pid_file(path: &Path, pid: Pid) -> Result<(), RuntimeError> {
+    let abs = std::path::absolute(path)
+        .map_err(|e| RuntimeError::io(format!("pid file {}", path.display()), e))?;
+    let tmp = abs.with_file_name(format!(
+        ".{}.tmp",
+        abs.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
+    ));
+    std::fs::write(&tmp, pid.as_raw().to_string())
+        .and_then(|()| std::fs::rename(&tmp, &abs))
+        .map_err(|e| RuntimeError::io(format!("write pid file {}", abs.display()), e))
+}

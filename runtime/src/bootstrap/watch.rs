@@ -1,0 +1,318 @@
+//! How `create` follows the bootstrap after the fork: it polls the parent's channel
+//! (STAGE_PIDS), init's channel (procHooks, procReady, procError), the error pipe and a
+//! pidfd per stage, so a failure report or a death is seen the moment it happens — no
+//! timeouts. A failure that only says "my peer went away" is explained by the peer's
+//! death (which stage, which signal, its last step from events.jsonl).
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::channel::Channel;
+use super::failure::{self, StageFailure};
+use super::sync::SyncMsg;
+use crate::error::RuntimeError;
+use crate::events::emitter::Emitter;
+use crate::events::flags::signal_name;
+use crate::events::schema::Stage;
+use crate::state::{status, ContainerState, StateDir};
+use crate::sys::pidfd_open;
+
+use super::create::Cleanup;
+
+/// A stage create watches through its pidfd.
+pub(super) struct Watched {
+    pub pid: Pid,
+    pub stage: Stage,
+    pidfd: Option<OwnedFd>,
+}
+
+impl Watched {
+    pub fn new(pid: Pid, stage: Stage) -> Result<Watched, RuntimeError> {
+        let pidfd =
+            pidfd_open(pid).map_err(|e| RuntimeError::io(format!("pidfd_open {pid}"), e))?;
+        Ok(Watched {
+            pid,
+            stage,
+            pidfd: Some(pidfd),
+        })
+    }
+}
+
+/// create's view of the running bootstrap.
+pub(super) struct Watch {
+    pub boot: Option<Channel>,
+    pub init: Channel,
+    pub err: OwnedFd,
+    pub stages: Vec<Watched>,
+    pub init_pid: Option<Pid>,
+}
+
+enum Wake {
+    Boot,
+    Init,
+    Err,
+    Exited(usize),
+}
+
+impl Watch {
+    /// Follow the bootstrap until init's procReady; any failure or unexpected death is
+    /// returned as the stage's failure.
+    pub fn follow(
+        &mut self,
+        em: &mut Emitter,
+        dir: &StateDir,
+        state: &mut ContainerState,
+        cleanup: &mut Cleanup,
+    ) -> Result<Pid, RuntimeError> {
+        loop {
+            let wakes = self.poll()?;
+            for wake in wakes {
+                match wake {
+                    Wake::Err => {
+                        let fails = failure::drain(&self.err);
+                        if let Some(f) = fails.into_iter().next() {
+                            return Err(self.explain(f, dir).into());
+                        }
+                    }
+                    Wake::Boot => self.on_boot(em, dir, state, cleanup)?,
+                    Wake::Init => {
+                        if let Some(pid) = self.on_init(em, dir)? {
+                            return Ok(pid);
+                        }
+                    }
+                    Wake::Exited(i) => self.on_exit(i, dir)?,
+                }
+            }
+        }
+    }
+
+    fn poll(&self) -> Result<Vec<Wake>, RuntimeError> {
+        let mut fds = Vec::new();
+        let mut what = Vec::new();
+        let ev = PollFlags::POLLIN;
+        fds.push(PollFd::new(self.err.as_fd(), ev));
+        what.push(Wake::Err);
+        if let Some(b) = &self.boot {
+            fds.push(PollFd::new(b.as_fd(), ev));
+            what.push(Wake::Boot);
+        }
+        fds.push(PollFd::new(self.init.as_fd(), ev));
+        what.push(Wake::Init);
+        for (i, w) in self.stages.iter().enumerate() {
+            if let Some(p) = &w.pidfd {
+                fds.push(PollFd::new(p.as_fd(), ev));
+                what.push(Wake::Exited(i));
+            }
+        }
+        loop {
+            match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) => break,
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(RuntimeError::sys("poll", e)),
+            }
+        }
+        Ok(fds
+            .iter()
+            .zip(what)
+            .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, w)| w)
+            .collect())
+    }
+
+    fn on_boot(
+        &mut self,
+        em: &mut Emitter,
+        dir: &StateDir,
+        state: &mut ContainerState,
+        cleanup: &mut Cleanup,
+    ) -> Result<(), RuntimeError> {
+        let boot = self.boot.as_ref().expect("polled only while open");
+        match boot.recv(em, "STAGE_PIDS") {
+            Ok((SyncMsg::StagePids, Some(d))) => {
+                let get = |k: &str| d[k].as_i64().map(|p| Pid::from_raw(p as i32));
+                let (Some(p1), Some(p2)) = (get("stage1_pid"), get("stage2_pid")) else {
+                    return Err(StageFailure::new(
+                        Stage::Create,
+                        "sync_recv",
+                        "STAGE_PIDS without pids",
+                    )
+                    .into());
+                };
+                for (pid, stage) in [(p1, Stage::Child), (p2, Stage::Init)] {
+                    cleanup.pids.push(pid);
+                    self.stages.push(Watched::new(pid, stage)?);
+                }
+                self.init_pid = Some(p2);
+                state.init_pid = p2.as_raw();
+                state.init_start_time = status::proc_stat(p2).map(|s| s.0).unwrap_or(0);
+                dir.save(state)?;
+                Ok(())
+            }
+            Ok((other, _)) => Err(StageFailure::new(
+                Stage::Create,
+                "sync_recv",
+                format!("unexpected {} from [0:PARENT]", other.name()),
+            )
+            .into()),
+            Err(e) => {
+                // The parent closes its end when it exits; fine once it sent the pids.
+                self.boot = None;
+                if self.init_pid.is_some() {
+                    Ok(())
+                } else {
+                    let f = e.into_failure(Stage::Create);
+                    Err(self.explain(f, dir).into())
+                }
+            }
+        }
+    }
+
+    /// Handle a message from init; `Some(pid)` once it is ready.
+    fn on_init(&mut self, em: &mut Emitter, dir: &StateDir) -> Result<Option<Pid>, RuntimeError> {
+        match self.init.recv(em, "procHooks or procReady") {
+            Ok((SyncMsg::ProcHooks, _)) => {
+                // The prestart and createRuntime hooks run here, in the runtime's
+                // namespaces, while init waits (not supported yet: refused by the plan).
+                em.pause_point("hooks");
+                self.init
+                    .send(em, SyncMsg::ProcResume, None)
+                    .map_err(|e| e.into_failure(Stage::Create))?;
+                Ok(None)
+            }
+            Ok((SyncMsg::ProcReady, _)) => Ok(self.init_pid.or_else(|| {
+                // STAGE_PIDS always precedes procReady; be safe anyway.
+                self.stages
+                    .iter()
+                    .find(|w| w.stage == Stage::Init)
+                    .map(|w| w.pid)
+            })),
+            Ok((SyncMsg::ProcError, data)) => {
+                let f = data
+                    .and_then(|d| serde_json::from_value::<StageFailure>(d).ok())
+                    .unwrap_or_else(|| {
+                        StageFailure::new(Stage::Init, "init", "init reported an unreadable error")
+                    });
+                Err(self.explain(f, dir).into())
+            }
+            Ok((other, _)) => Err(StageFailure::new(
+                Stage::Create,
+                "sync_recv",
+                format!("unexpected {} from [2:INIT]", other.name()),
+            )
+            .into()),
+            Err(e) => {
+                let f = e.into_failure(Stage::Create);
+                Err(self.explain(f, dir).into())
+            }
+        }
+    }
+
+    /// A watched stage exited: normal for parent and child after their last message,
+    /// a failure otherwise.
+    fn on_exit(&mut self, i: usize, dir: &StateDir) -> Result<(), RuntimeError> {
+        let pid = self.stages[i].pid;
+        let stage = self.stages[i].stage;
+        self.stages[i].pidfd = None;
+        let st = waitpid(pid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG))
+            .unwrap_or(WaitStatus::StillAlive);
+        match st {
+            WaitStatus::Exited(_, 0) if stage != Stage::Init => Ok(()),
+            WaitStatus::Exited(_, code) => {
+                // A stage that fails reports first, then exits: prefer its own words.
+                if let Some(f) = failure::drain(&self.err).into_iter().next() {
+                    return Err(self.explain(f, dir).into());
+                }
+                let last = last_step(dir, pid);
+                Err(StageFailure::new(
+                    stage,
+                    &last,
+                    format!("exited with status {code} (last step: {last})"),
+                )
+                .into())
+            }
+            WaitStatus::Signaled(_, sig, _) => Err(died(stage, sig as i32, dir, pid).into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// A failure that only says "my peer went away" is explained by the peer's death.
+    fn explain(&mut self, f: StageFailure, dir: &StateDir) -> StageFailure {
+        if !f.peer_gone {
+            return f;
+        }
+        // The peer has closed its files, so it is exiting: give it a moment to be a zombie.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
+        loop {
+            for w in &self.stages {
+                if let Ok(WaitStatus::Signaled(_, sig, _)) =
+                    waitpid(w.pid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG))
+                {
+                    return died(w.stage, sig as i32, dir, w.pid);
+                }
+            }
+            // Stages whose pid create never learned (killed before STAGE_PIDS).
+            if let Ok(WaitStatus::Signaled(pid, sig, _)) = waitpid(
+                None::<Pid>,
+                Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
+            ) {
+                let stage = stage_of(dir, pid).unwrap_or(Stage::Unknown);
+                return died(stage, sig as i32, dir, pid);
+            }
+            if let Some(other) = failure::drain(&self.err).into_iter().find(|g| !g.peer_gone) {
+                return other;
+            }
+            if std::time::Instant::now() > deadline {
+                return f;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+}
+
+/// "killed by SIGKILL (last step: …)" for `stage`.
+fn died(stage: Stage, sig: i32, dir: &StateDir, pid: Pid) -> StageFailure {
+    let last = last_step(dir, pid);
+    StageFailure {
+        stage,
+        step: last.clone(),
+        errno: None,
+        message: format!(
+            "killed by {} (pid {pid}, last step: {last})",
+            signal_name(sig)
+        ),
+        peer_gone: false,
+    }
+}
+
+/// The events `pid` wrote to events.jsonl.
+fn events_of(dir: &StateDir, pid: Pid) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir.events_file()).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["pid"].as_i64() == Some(pid.as_raw() as i64))
+        .collect()
+}
+
+/// The last step `pid` reported, e.g. `sync_recv SYNC_GRANDCHILD` or `unshare`.
+fn last_step(dir: &StateDir, pid: Pid) -> String {
+    match events_of(dir, pid).last() {
+        Some(v) => {
+            let kind = v["kind"].as_str().unwrap_or("?");
+            match v["msg"].as_str() {
+                Some(m) => format!("{kind} {m}"),
+                None => kind.to_string(),
+            }
+        }
+        None => "before its first event".to_string(),
+    }
+}
+
+/// Which stage `pid` was, from its `stage_start` event.
+fn stage_of(dir: &StateDir, pid: Pid) -> Option<Stage> {
+    events_of(dir, pid)
+        .first()
+        .and_then(|v| serde_json::from_value(v["stage"].clone()).ok())
+}

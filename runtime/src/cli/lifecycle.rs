@@ -1,0 +1,332 @@
+//! Commands on an existing container: `start`, `state`, `kill`, `delete`, `list`.
+//! Each reads `state.json`, derives the status, and checks the lifecycle allows it.
+
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{open, OFlag};
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
+
+use super::signal::parse_signal;
+use super::{root_of, Cli, ListFormat};
+use crate::bootstrap::create::open_sink;
+use crate::error::RuntimeError;
+use crate::events::emitter::Emitter;
+use crate::events::flags::signal_name;
+use crate::events::schema::{EventKind, Stage};
+use crate::state::{list_ids, status, validate_id, ContainerState, StateDir, Status};
+use crate::sys::{kill_raw, pidfd_open};
+
+/// The state dir and state of `id`.
+pub fn load(cli: &Cli, id: &str) -> Result<(StateDir, ContainerState), RuntimeError> {
+    validate_id(id)?;
+    let dir = StateDir::new(&root_of(cli), id);
+    let st = dir.load()?;
+    Ok((dir, st))
+}
+
+/// An emitter for a command acting on a container: its events.jsonl (if `log`) and the
+/// live sink.
+pub fn command_emitter(cli: &Cli, dir: &StateDir, stage: Stage, log: bool) -> Emitter {
+    let mut em = Emitter::new(&dir.id, stage);
+    em.set_sink(open_sink(cli.events.as_deref()));
+    if log {
+        let _ = em.open_log(&dir.events_file());
+    }
+    em.emit(EventKind::StageStart {
+        comm: "initscope-runtime".into(),
+        ppid: nix::unistd::getppid().as_raw(),
+        ns_pid: None,
+    });
+    em
+}
+
+fn wrong(id: &str, status: Status, what: &str) -> RuntimeError {
+    RuntimeError::WrongStatus {
+        id: id.to_string(),
+        status,
+        what: what.to_string(),
+    }
+}
+
+pub fn start(cli: &Cli, id: &str) -> Result<(), RuntimeError> {
+    let (dir, st) = load(cli, id)?;
+    let status = st.status(&dir);
+    if status != Status::Created {
+        return Err(wrong(id, status, "only a created container can be started"));
+    }
+    let mut em = command_emitter(cli, &dir, Stage::Start, true);
+    match release_init(&dir, &st, &mut em) {
+        Ok(()) => {
+            em.exit(0);
+            Ok(())
+        }
+        Err(e) => {
+            em.error("start", None, &e.to_string());
+            em.exit(1);
+            Err(e)
+        }
+    }
+}
+
+/// Open exec.fifo's read side: init's blocked open returns, it writes one byte and
+/// execs. Waits on init's pidfd too, so a dead init is an error, not a hang.
+pub fn release_init(
+    dir: &StateDir,
+    st: &ContainerState,
+    em: &mut Emitter,
+) -> Result<(), RuntimeError> {
+    let fifo_path = dir.fifo();
+    let fifo = open(
+        &fifo_path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
+    let init = Pid::from_raw(st.init_pid);
+    let pidfd = pidfd_open(init)
+        .map_err(|e| RuntimeError::io(format!("container {:?}: init (pid {init})", st.id), e))?;
+    loop {
+        let mut fds = [
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(RuntimeError::sys("poll exec.fifo", e)),
+            Ok(_) => {}
+        }
+        let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
+        if fifo_ready {
+            let mut b = [0u8; 1];
+            match nix::unistd::read(&fifo, &mut b) {
+                Ok(1) => break,
+                Err(nix::Error::EAGAIN) if !init_gone => continue,
+                _ => {}
+            }
+        }
+        if init_gone || fifo_ready {
+            return Err(RuntimeError::Usage(format!(
+                "container {:?}: init (pid {init}) exited before it could be started; see {}",
+                st.id,
+                dir.events_file().display()
+            )));
+        }
+    }
+    let _ = std::fs::remove_file(&fifo_path);
+    em.emit(EventKind::State {
+        status: "running".into(),
+    });
+    // (poststart hooks run here.)
+    Ok(())
+}
+
+pub fn state(cli: &Cli, id: &str) -> Result<(), RuntimeError> {
+    let (dir, st) = load(cli, id)?;
+    let s = st.oci_state(st.status(&dir));
+    println!("{}", serde_json::to_string_pretty(&s).expect("json"));
+    Ok(())
+}
+
+pub fn kill(cli: &Cli, id: &str, signal: Option<&str>, all: bool) -> Result<(), RuntimeError> {
+    let sig = parse_signal(signal.unwrap_or("TERM")).map_err(RuntimeError::Usage)?;
+    let (dir, st) = load(cli, id)?;
+    let status = st.status(&dir);
+    if matches!(status, Status::Stopped | Status::Creating) {
+        return Err(wrong(
+            id,
+            status,
+            "only a created, running or paused container can be signalled",
+        ));
+    }
+    let mut em = command_emitter(cli, &dir, Stage::Kill, true);
+    let named = nix::sys::signal::Signal::try_from(sig).ok();
+    if let (true, Some(cg), Some(signal)) = (all, &st.cgroup, named) {
+        // Freeze, signal every pid, thaw: nothing forks away in between (runc's way).
+        let pids = cg.kill_all(signal)?;
+        for pid in pids {
+            em.emit(EventKind::Signal {
+                signal: signal_name(sig),
+                target_pid: pid.as_raw(),
+            });
+        }
+        em.exit(0);
+        return Ok(());
+    }
+    let mut targets = vec![Pid::from_raw(st.init_pid)];
+    if all {
+        if let Some(cg) = &st.cgroup {
+            targets.extend(cg.pids()?.into_iter().filter(|p| p.as_raw() != st.init_pid));
+        }
+    }
+    for pid in targets {
+        match kill_raw(pid, sig) {
+            Ok(()) => em.emit(EventKind::Signal {
+                signal: signal_name(sig),
+                target_pid: pid.as_raw(),
+            }),
+            // A process of --all may exit meanwhile; init must get it.
+            Err(nix::Error::ESRCH) if pid.as_raw() != st.init_pid => {}
+            Err(e) => {
+                em.exit(1);
+                return Err(RuntimeError::sys(
+                    format!("kill {} {pid}", signal_name(sig)),
+                    e,
+                ));
+            }
+        }
+    }
+    em.exit(0);
+    Ok(())
+}
+
+pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
+    validate_id(id)?;
+    let dir = StateDir::new(&root_of(cli), id);
+    let st = match dir.load() {
+        Ok(st) => st,
+        // A directory without a readable state.json (a create killed very early, a torn
+        // write): --force clears it.
+        Err(RuntimeError::NotFound { .. } | RuntimeError::Io { .. }) if force && dir.exists() => {
+            return dir.remove()
+        }
+        Err(e) => return Err(e),
+    };
+    let status = st.status(&dir);
+    if status != Status::Stopped && !force {
+        return Err(wrong(
+            id,
+            status,
+            "delete it with --force, or stop it first (kill)",
+        ));
+    }
+    let mut em = command_emitter(cli, &dir, Stage::Delete, false);
+    // Also for a stopped container: without a pid namespace, processes its init left
+    // behind live on in the cgroup (runc's destroy kills them too).
+    kill_everything(&st, &mut em)?;
+    // (poststop hooks run here.)
+    if let Some(cg) = &st.cgroup {
+        destroy_cgroup(cg)?;
+    }
+    dir.remove()?;
+    em.emit(EventKind::State {
+        status: "deleted".into(),
+    });
+    em.exit(0);
+    Ok(())
+}
+
+/// SIGKILL init and everything in the cgroup (thawing it, or frozen tasks never die),
+/// and wait until init is gone.
+fn kill_everything(st: &ContainerState, em: &mut Emitter) -> Result<(), RuntimeError> {
+    let init = Pid::from_raw(st.init_pid);
+    let alive = || status::is_alive(st.init_pid, st.init_start_time);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut targets = Vec::new();
+        if alive() {
+            targets.push(init);
+        }
+        if let Some(cg) = &st.cgroup {
+            targets.extend(cg.pids().unwrap_or_default());
+            let _ = cg.set_frozen(false);
+        }
+        targets.sort();
+        targets.dedup();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        for pid in targets {
+            if kill_raw(pid, libc::SIGKILL).is_ok() {
+                em.emit(EventKind::Signal {
+                    signal: "SIGKILL".into(),
+                    target_pid: pid.as_raw(),
+                });
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(RuntimeError::Usage(format!(
+                "container {:?}: processes survive SIGKILL after 10 s (stuck in D state?)",
+                st.id
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Remove the cgroup, retrying briefly while killed tasks leave it.
+pub fn destroy_cgroup(cg: &crate::cgroups::Cgroup) -> Result<(), RuntimeError> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match cg.destroy() {
+            Ok(()) => return Ok(()),
+            Err(e) if Instant::now() > deadline => return Err(e.into()),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+pub fn list(cli: &Cli, format: ListFormat, quiet: bool) -> Result<(), RuntimeError> {
+    let root = root_of(cli);
+    let mut rows = Vec::new();
+    for id in list_ids(&root)? {
+        let dir = StateDir::new(&root, &id);
+        // A container deleted while we list is simply not listed.
+        if let Ok(st) = dir.load() {
+            let status = st.status(&dir);
+            rows.push(st.oci_state(status));
+        }
+    }
+    if quiet {
+        for r in &rows {
+            println!("{}", r["id"].as_str().unwrap_or(""));
+        }
+        return Ok(());
+    }
+    match format {
+        ListFormat::Json => println!("{}", serde_json::Value::Array(rows)),
+        ListFormat::Table => print!("{}", table(&rows)),
+    }
+    Ok(())
+}
+
+/// runc's `list` table: ID PID STATUS BUNDLE CREATED OWNER.
+fn table(rows: &[serde_json::Value]) -> String {
+    let head = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"];
+    let keys = ["id", "pid", "status", "bundle", "created", "owner"];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            keys.iter()
+                .map(|k| match &r[*k] {
+                    serde_json::Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    let mut width: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for row in &cells {
+        for (i, c) in row.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cols: Vec<&str>| {
+        let parts: Vec<String> = cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = width[i]))
+            .collect();
+        out.push_str(parts.join("   ").trim_end());
+        out.push('\n');
+    };
+    line(head.to_vec());
+    for row in &cells {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}

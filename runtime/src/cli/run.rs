@@ -1,0 +1,120 @@
+//! `run`: create + start, and without `--detach` wait for the container's process,
+//! forwarding the signals the runtime receives to it (as runc does), then delete the
+//! container and exit with its status (128+N for a signal).
+
+use std::os::fd::AsFd;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+
+use super::lifecycle::{command_emitter, destroy_cgroup, release_init};
+use super::Cli;
+use crate::bootstrap::create::{create, CreateRequest, Created};
+use crate::error::RuntimeError;
+use crate::events::flags::signal_name;
+use crate::events::schema::{EventKind, Stage};
+use crate::sys::{kill_raw, pidfd_open};
+
+/// Signals `run` passes on to the container's process.
+const FORWARDED: [Signal; 9] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGALRM,
+    Signal::SIGWINCH,
+    Signal::SIGPWR,
+];
+
+pub fn run(cli: &Cli, req: &CreateRequest, detach: bool) -> Result<i32, RuntimeError> {
+    let mut mask = SigSet::empty();
+    for s in FORWARDED {
+        mask.add(s);
+    }
+    if !detach {
+        // Blocked before the stages exist so none is lost; init unblocks everything
+        // before it execs, so the container's process starts with a clean mask.
+        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
+            .map_err(|e| RuntimeError::sys("sigprocmask", e))?;
+    }
+    let mut created = create(req)?;
+    created.em.exit(0);
+    let mut em = command_emitter(cli, &created.dir, Stage::Start, true);
+    if let Err(e) = release_init(&created.dir, &created.state, &mut em) {
+        em.exit(1);
+        remove(&created);
+        return Err(e);
+    }
+    em.exit(0);
+    if detach {
+        return Ok(0);
+    }
+    let status = wait(cli, &created, &mask)?;
+    remove(&created);
+    Ok(status)
+}
+
+/// Wait for init, forwarding signals; its exit status as a shell would report it.
+fn wait(cli: &Cli, c: &Created, mask: &SigSet) -> Result<i32, RuntimeError> {
+    let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| RuntimeError::sys("signalfd", e))?;
+    let pidfd = pidfd_open(c.init_pid).map_err(|e| RuntimeError::io("pidfd_open init", e))?;
+    let mut em = command_emitter(cli, &c.dir, Stage::Manage, true);
+    loop {
+        let mut fds = [
+            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match nix::poll::poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(RuntimeError::sys("poll", e)),
+            Ok(_) => {}
+        }
+        if fds[0].revents().is_some_and(|r| !r.is_empty()) {
+            if let Ok(Some(info)) = sfd.read_signal() {
+                let sig = info.ssi_signo as i32;
+                if kill_raw(c.init_pid, sig).is_ok() {
+                    em.emit(EventKind::Signal {
+                        signal: signal_name(sig),
+                        target_pid: c.init_pid.as_raw(),
+                    });
+                }
+            }
+        }
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            let code = match waitpid(c.init_pid, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Exited(_, code)) => code,
+                Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as i32,
+                Ok(_) => continue,
+                Err(e) => return Err(RuntimeError::sys("waitpid init", e)),
+            };
+            em.emit(EventKind::State {
+                status: "stopped".into(),
+            });
+            em.exit(0);
+            return Ok(code);
+        }
+    }
+}
+
+/// Tear the container down after `run`: whatever is left in its cgroup, the cgroup, the
+/// state directory.
+fn remove(c: &Created) {
+    let _ = kill_raw(c.init_pid, libc::SIGKILL);
+    let _ = waitpid(c.init_pid, Some(WaitPidFlag::__WALL));
+    if let Some(cg) = &c.state.cgroup {
+        for pid in cg.pids().unwrap_or_default() {
+            let _ = kill_raw(pid, libc::SIGKILL);
+        }
+        if let Err(e) = destroy_cgroup(cg) {
+            eprintln!("initscope-runtime: warning: {e}");
+        }
+    }
+    if let Err(e) = c.dir.remove() {
+        eprintln!("initscope-runtime: warning: {e}");
+    }
+}
