@@ -34,7 +34,8 @@ fn stage_role(stage: Stage) -> &'static str {
 
 fn sync_text(msg: &str, stage: Stage) -> Option<&'static str> {
     Some(match msg {
-        "BOOTSTRAP_DATA" => "create sends stage 0 the bootstrap data: clone flags, namespace paths to join, uid/gid maps, oom_score_adj (runc packs them as netlink attributes on the init pipe). create has already joined the container's cgroup, so every process cloned from here on is born inside it.",
+        "BOOTSTRAP_DATA" => "create sends stage 0 the bootstrap data: clone flags, namespace paths to join, uid/gid maps, oom_score_adj (runc packs them as netlink attributes on the init pipe). Stage 0 is in the container's cgroup before it clones anything, so every later stage is born inside it.",
+
         "SYNC_USERMAP_PLS" => "Stage 1 has unshared its user namespace and asks stage 0: \"write my uid_map and gid_map\". Inside the new namespace it has no identity yet (it shows as nobody), and a process may only map its own single uid into itself. A full map needs CAP_SETUID/CAP_SETGID in the *parent* user namespace — which stage 0, still outside, has.",
         "SYNC_USERMAP_ACK" => "Stage 0 wrote the maps. Stage 1 can now setresuid(0)/setresgid(0) and is root inside its user namespace, with capabilities over the namespaces it creates next.",
         "SYNC_RECVPID_PLS" => "Stage 1 sends stage 0 the pid of init (stage 2), as clone returned it — a host pid, since stage 1 itself is still in the old PID namespace. Stage 0 relays it to create, which needs init's host pid for `state`, `kill` and the pid file.",
@@ -65,6 +66,7 @@ fn runtime(e: &RuntimeEvent) -> Vec<String> {
             }
         }
         EventKind::Clone { flags_raw, child_stage, .. } => out.push(match child_stage {
+            Stage::Parent if flags_raw & 0x2_0000_0000 != 0 => "create starts stage 0 with clone3(CLONE_INTO_CGROUP): the new process is born directly in the container's cgroup2, with no moment outside it. (runc runs itself again as `runc init` instead; its C constructor nsexec() does the bootstrap before Go starts threads, which would make unshare(CLONE_NEWUSER) impossible.)".to_string(),
             Stage::Parent => "create starts stage 0. runc does this by running itself again as `runc init`; the C constructor nsexec() runs before Go starts, because Go's threads make unshare(CLONE_NEWUSER) and setns into some namespaces impossible.".to_string(),
             Stage::Child => "Stage 0 clones stage 1 with CLONE_PARENT: the kernel makes the new process a child of stage 0's parent — create — instead of stage 0. All stages end up children of create, which waits for them and reaps them; stage 0 can exit early without orphaning anything.".to_string(),
             Stage::Init => "The second clone — the \"double clone\". unshare(CLONE_NEWPID) does not move the caller into the new PID namespace: it only chooses the namespace its future children are born in (/proc/self/ns/pid_for_children). So stage 1 must clone again; the new process is PID 1 of the new namespace. CLONE_PARENT again makes create its parent, so create — outside the container — will reap the container's PID 1.".to_string(),
@@ -90,7 +92,7 @@ fn runtime(e: &RuntimeEvent) -> Vec<String> {
             "Stage 0 writes /proc/{target_pid}/gid_map.{} An unprivileged writer must first write \"deny\" to setgroups, so that nobody can drop supplementary groups to get around group-based denials.",
             setgroups.as_ref().map(|s| format!(" setgroups was set to {s:?} first.")).unwrap_or_default()
         )),
-        EventKind::CgroupJoin { .. } => out.push("create moves itself into the container's cgroup before it starts stage 0, so every later process is born inside it and is accounted and limited from its first instruction. (On cgroup v2, current runc can use CLONE_INTO_CGROUP for the same effect.)".to_string()),
+        EventKind::CgroupJoin { .. } => out.push("The process is moved into the container's cgroup (on every hierarchy) before the next stages are cloned, so they are born inside it, accounted and limited from their first instruction. runc's create moves stage 0 in from outside; initscope-runtime makes stage 0 inside cgroup2 (clone3 with CLONE_INTO_CGROUP) and stage 0 joins the v1 hierarchies here itself.".to_string()),
         EventKind::Mount { .. } | EventKind::Device { .. } | EventKind::Symlink { .. } => out.push("Init prepares the root filesystem inside its new mount namespace: it bind-mounts the rootfs onto itself (pivot_root needs a mount point), mounts /proc, a tmpfs on /dev, devpts, shm, mqueue, sysfs and cgroup as config.json lists them, creates the device nodes (or bind-mounts them in a user namespace, where mknod is not allowed) and the /dev/fd, /dev/std* symlinks.".to_string()),
         EventKind::MaskPath { .. } | EventKind::ReadonlyPath { .. } => out.push("After the pivot, paths that would leak or change host state are hidden (/dev/null bound over files, an empty read-only tmpfs over directories: maskedPaths) or remounted read-only (readonlyPaths) — /proc/kcore, /proc/sys and friends.".to_string()),
         EventKind::PivotRoot { method, .. } => out.push(if method == "pivot_root" {

@@ -95,6 +95,30 @@ fn runc_from_the_kernel_alone() {
 }
 
 #[test]
+fn initscope_runtime_recorded_waiting_for_start() {
+    // The shipped recording of `initscope demo`: both sources.
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/initscope-runtime.jsonl");
+    let s = Session::load(&path).unwrap();
+    let m = &s.model;
+    // The moment create reported "created": init blocks on exec.fifo.
+    let created = m.boots[0]
+        .state
+        .iter()
+        .find(|(_, st)| m.str(*st) == "created")
+        .unwrap()
+        .0
+        + 1;
+    let mut v = replay_view(&s, created);
+    insta::assert_snapshot!(
+        "initscope_recorded_created_160x48",
+        screen(&s, &mut v, 160, 48)
+    );
+    let mut v = replay_view(&s, u32::MAX);
+    insta::assert_snapshot!("initscope_recorded_end_80x24", screen(&s, &mut v, 80, 24));
+}
+
+#[test]
 fn crun_from_the_kernel_alone() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("recordings/crun.jsonl");
     let s = Session::load(&path).unwrap();

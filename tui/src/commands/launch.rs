@@ -110,6 +110,9 @@ enum Phase {
 }
 
 pub fn run(l: Launch) -> Result<(), CmdError> {
+    // The container's processes outlive `create`; as their subreaper we inherit them
+    // instead of pid 1, and can reap them before we go.
+    let _ = nix::sys::prctl::set_child_subreaper(true);
     let root = l.work.join("root");
     std::fs::create_dir_all(&root).map_err(|e| CmdError::io(root.display().to_string(), e))?;
     // A FIFO, not a datagram socket: a socket's queue of 10 datagrams overflows in the
@@ -197,6 +200,7 @@ pub fn run(l: Launch) -> Result<(), CmdError> {
         },
     );
     ctl.delete();
+    reap_children(Duration::from_secs(2));
     drop(sources);
     r.map_err(|e| CmdError::io("terminal", e))
 }
@@ -220,6 +224,21 @@ impl Source for SharedProbe {
     }
     fn describe(&self) -> String {
         "kernel: the runtime's processes".into()
+    }
+}
+
+/// Wait for every child (the container's processes we inherited) to be gone.
+fn reap_children(within: Duration) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let deadline = Instant::now() + within;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => {}
+        }
     }
 }
 
