@@ -240,8 +240,11 @@ fn kernel(m: &Model, seq: Seq, e: &KernelEvent) -> Vec<String> {
             (Some(c), _) => format!("Exited with status {c}: an error, unless the program means otherwise."),
             _ => "Exited.".to_string(),
         }),
-        KernelKind::Rename { new_comm, .. } => out.push(format!(
+        KernelKind::Rename { new_comm, .. } if crate::model::roles::stage_from_comm(new_comm).is_some() => out.push(format!(
             "The process renamed itself to {new_comm} (prctl PR_SET_NAME; comm holds at most 15 bytes). runc names its stages runc:[0:PARENT], runc:[1:CHILD], runc:[2:INIT] — that is how initscope recognises them for any runtime."
+        )),
+        KernelKind::Rename { new_comm, .. } => out.push(format!(
+            "The process renamed itself to {new_comm} (prctl PR_SET_NAME): same program, new name — busybox does this as it runs one applet after another."
         )),
         KernelKind::Namespaces { .. } => out.push("A snapshot of the process's namespaces (inode numbers of /proc/PID/ns/*), taken when tracking began.".to_string()),
         KernelKind::Lost { count } => out.push(format!("The probe's ring buffer was full: {count} kernel events were dropped. The diagram may miss steps; nothing is invented to fill the gap.")),

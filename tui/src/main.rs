@@ -50,6 +50,10 @@ enum Cmd {
         /// No user namespace in the demo container (no uid-map step).
         #[arg(long)]
         no_userns: bool,
+        /// Hold a stage at a step (INITSCOPE_PAUSE_AT, e.g. child:before-unshare); select
+        /// it and press c to let it go on.
+        #[arg(long, value_name = "STAGE:STEP")]
+        pause_at: Option<String>,
     },
     /// Run your bundle under initscope-runtime and watch it boot, live (root).
     Run {
@@ -93,10 +97,12 @@ fn main() -> ExitCode {
             runtime,
             record,
             no_userns,
+            pause_at,
         } => commands::demo::run(commands::demo::DemoOpts {
             runtime,
             record,
             userns: !no_userns,
+            pause_at,
         }),
         Cmd::Run {
             bundle,

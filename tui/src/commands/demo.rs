@@ -14,6 +14,8 @@ pub struct DemoOpts {
     pub runtime: Option<PathBuf>,
     pub record: Option<PathBuf>,
     pub userns: bool,
+    /// `INITSCOPE_PAUSE_AT` for the runtime: hold a stage at a step (`c` continues it).
+    pub pause_at: Option<String>,
 }
 
 pub fn run(o: DemoOpts) -> Result<(), CmdError> {
@@ -29,6 +31,10 @@ pub fn run(o: DemoOpts) -> Result<(), CmdError> {
     let bundle_dir = work.path().join("bundle");
     std::fs::create_dir_all(&bundle_dir)
         .map_err(|e| CmdError::io(bundle_dir.display().to_string(), e))?;
+    if let Some(p) = &o.pause_at {
+        // Read by every runtime process the demo starts (set before any thread exists).
+        std::env::set_var("INITSCOPE_PAUSE_AT", p);
+    }
     let args = [
         "sh",
         "-c",
