@@ -54,6 +54,10 @@ enum Cmd {
         /// it and press c to let it go on.
         #[arg(long, value_name = "STAGE:STEP")]
         pause_at: Option<String>,
+        /// The host's /bin, /lib, /usr bound read-only as the rootfs (the default when
+        /// busybox-static is not installed).
+        #[arg(long)]
+        host_rootfs: bool,
     },
     /// Run your bundle under initscope-runtime and watch it boot, live (root).
     Run {
@@ -98,11 +102,13 @@ fn main() -> ExitCode {
             record,
             no_userns,
             pause_at,
+            host_rootfs,
         } => commands::demo::run(commands::demo::DemoOpts {
             runtime,
             record,
             userns: !no_userns,
             pause_at,
+            host_rootfs,
         }),
         Cmd::Run {
             bundle,

@@ -16,13 +16,24 @@ pub struct Bundle {
 }
 
 pub fn build(dir: &Path, userns: bool, args: &[&str]) -> std::io::Result<Bundle> {
+    let busybox = Path::new("/bin/busybox");
+    build_with(dir, userns, args, busybox.exists().then_some(busybox))
+}
+
+/// [`build`] with busybox from `busybox`, or (None) the host's programs bound read-only.
+pub fn build_with(
+    dir: &Path,
+    userns: bool,
+    args: &[&str],
+    busybox: Option<&Path>,
+) -> std::io::Result<Bundle> {
     let rootfs = dir.join("rootfs");
     for d in ["bin", "proc", "dev", "sys", "tmp", "etc"] {
         std::fs::create_dir_all(rootfs.join(d))?;
     }
     let mut mounts = default_mounts();
-    let rootfs_from = if Path::new("/bin/busybox").exists() {
-        std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))?;
+    let rootfs_from = if let Some(bb) = busybox {
+        std::fs::copy(bb, rootfs.join("bin/busybox"))?;
         for a in APPLETS {
             std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a))?;
         }
@@ -128,7 +139,31 @@ mod tests {
         if b.rootfs_from == "busybox" {
             assert!(dir.path().join("rootfs/bin/sh").exists());
         }
-        let b = build(tempfile::tempdir().unwrap().path(), false, &["true"]);
-        assert!(b.is_ok());
+        // Without busybox: the host's programs, bound read-only (symlinked dirs as links).
+        let dir = tempfile::tempdir().unwrap();
+        let b = build_with(dir.path(), false, &["true"], None).unwrap();
+        assert!(b.rootfs_from.starts_with("host"), "{}", b.rootfs_from);
+        let cfg: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.path().join("config.json")).unwrap())
+                .unwrap();
+        let binds: Vec<&str> = cfg["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["type"] == "bind")
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        assert!(binds.contains(&"/usr"), "{binds:?}");
+        for m in cfg["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["type"] == "bind")
+        {
+            assert!(
+                m["options"].as_array().unwrap().iter().any(|o| o == "ro"),
+                "{m}"
+            );
+        }
     }
 }

@@ -16,6 +16,8 @@ pub struct DemoOpts {
     pub userns: bool,
     /// `INITSCOPE_PAUSE_AT` for the runtime: hold a stage at a step (`c` continues it).
     pub pause_at: Option<String>,
+    /// Use the host's programs (bound read-only) even when busybox is there.
+    pub host_rootfs: bool,
 }
 
 pub fn run(o: DemoOpts) -> Result<(), CmdError> {
@@ -40,7 +42,12 @@ pub fn run(o: DemoOpts) -> Result<(), CmdError> {
         "-c",
         "echo hello from an initscope demo container; hostname; id; sleep 5",
     ];
-    let b = bundle::build(&bundle_dir, o.userns, &args).map_err(|e| {
+    let b = if o.host_rootfs {
+        bundle::build_with(&bundle_dir, o.userns, &args, None)
+    } else {
+        bundle::build(&bundle_dir, o.userns, &args)
+    };
+    let b = b.map_err(|e| {
         CmdError::io(
             format!("building the demo bundle in {}", bundle_dir.display()),
             e,
