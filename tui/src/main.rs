@@ -132,14 +132,18 @@ fn main() -> ExitCode {
         }),
         Cmd::Trace(args) => {
             if let Err(e) = commands::need_bpf() {
-                eprintln!("initscope: {e}");
+                eprintln!("initscope trace: {e}");
                 return ExitCode::FAILURE;
             }
             if args.json || args.text || !std::io::stdout().is_terminal() {
                 let status = initscope::trace_cmd::run(args);
                 return ExitCode::from(status.clamp(0, 255) as u8);
             }
-            commands::trace_view::run(args)
+            if let Err(e) = commands::trace_view::run(args) {
+                eprintln!("initscope trace: {e}");
+                return ExitCode::FAILURE;
+            }
+            Ok(())
         }
     };
     match r {

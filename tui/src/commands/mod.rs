@@ -89,7 +89,7 @@ pub fn need_bpf() -> Result<(), CmdError> {
         return Ok(());
     }
     Err(CmdError::Usage(format!(
-        "trace needs root (or CAP_BPF and CAP_PERFMON) to load its eBPF probe; without it, watch a recording: initscope replay {}",
+        "loading eBPF needs root or CAP_BPF+CAP_PERFMON; without them, watch a recording: initscope replay {}",
         trace_view::SHIPPED_RUNC
     )))
 }

@@ -20,7 +20,7 @@ pub const SHIPPED_RUNC: &str = "tui/recordings/runc.jsonl";
 pub fn run(args: TraceArgs) -> Result<(), CmdError> {
     if args.command.is_empty() && args.pid.is_empty() && args.comm.is_empty() {
         return Err(CmdError::Usage(
-            "trace: nothing to trace: give `-- COMMAND…`, --pid PID or --comm PREFIX".into(),
+            "nothing to trace: give `-- COMMAND…`, --pid PID or --comm PREFIX".into(),
         ));
     }
     super::need_bpf()?;
@@ -31,7 +31,7 @@ pub fn run(args: TraceArgs) -> Result<(), CmdError> {
         ring_bytes: args.ring_bytes,
         ..Default::default()
     })
-    .map_err(|e| CmdError::Usage(format!("trace: loading the probe: {e}")))?;
+    .map_err(|e| CmdError::Usage(format!("loading the probe: {e}")))?;
     let what = if args.command.is_empty() {
         let mut w: Vec<String> = args.pid.iter().map(|p| format!("pid {p}")).collect();
         w.extend(args.comm.iter().map(|c| format!("comm {c}*")));
@@ -45,12 +45,11 @@ pub fn run(args: TraceArgs) -> Result<(), CmdError> {
     } else {
         let spawned = with_redirected(&log, || HeldChild::spawn(&args.command))
             .map_err(|e| CmdError::io(log.display().to_string(), e))?;
-        let mut c = spawned.map_err(|e| CmdError::Usage(format!("trace: {e}")))?;
+        let mut c = spawned.map_err(|e| CmdError::Usage(e.to_string()))?;
         probe
             .track_pid(c.pid())
-            .map_err(|e| CmdError::Usage(format!("trace: {e}")))?;
-        c.release()
-            .map_err(|e| CmdError::Usage(format!("trace: {e}")))?;
+            .map_err(|e| CmdError::Usage(e.to_string()))?;
+        c.release().map_err(|e| CmdError::Usage(e.to_string()))?;
         Some(c)
     };
     let mut session = Session::new(store);
