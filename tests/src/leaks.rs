@@ -244,3 +244,16 @@ impl Scope {
         }
     }
 }
+
+/// Reap zombie children of ours whose comm starts with `prefix` (a daemon the test
+/// started, like tmux's server, that was orphaned to us: we are a subreaper).
+pub fn reap_children_named(prefix: &str) {
+    let me = std::process::id() as i32;
+    for p in all_processes() {
+        if p.ppid == me && p.state == 'Z' && p.comm.starts_with(prefix) {
+            let mut st = 0;
+            // SAFETY: waitpid on one zombie child of ours, writing into a local.
+            unsafe { libc::waitpid(p.pid, &mut st, libc::WNOHANG) };
+        }
+    }
+}
