@@ -21,12 +21,40 @@ pub struct Measured {
 
 /// Run `cmd` (stdio to /dev/null unless set) and reap it with `wait4`.
 pub fn run_measured(cmd: &mut Command) -> Measured {
+    run_measured_within(cmd, None).expect("no timeout")
+}
+
+/// [`run_measured`], but a command still running after `timeout` is killed (SIGKILL)
+/// and reaped, and `None` returned. The wait is a `poll` on a pidfd: no polling loop to
+/// add jitter to the measurement.
+pub fn run_measured_within(cmd: &mut Command, timeout: Option<Duration>) -> Option<Measured> {
     cmd.stdin(Stdio::null());
     let t0 = Instant::now();
     let child = cmd.spawn().expect("spawn");
     let pid = child.id() as i32;
     // The Child handle is not waited on: wait4 below reaps the process.
     std::mem::forget(child);
+    let mut hung = false;
+    if let Some(limit) = timeout {
+        // SAFETY: pidfd_open takes integers and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+        if fd >= 0 {
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one pollfd on our stack; then we close the fd we opened.
+            let n = unsafe { libc::poll(&mut p, 1, limit.as_millis() as i32) };
+            // SAFETY: as above.
+            unsafe { libc::close(fd) };
+            if n == 0 {
+                hung = true;
+                // SAFETY: kill with integers, on our own child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -49,12 +77,12 @@ pub fn run_measured(cmd: &mut Command) -> Measured {
         128 + libc::WTERMSIG(status)
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    Measured {
+    (!hung).then_some(Measured {
         code,
         wall,
         max_rss_kb: ru.ru_maxrss,
         cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
-    }
+    })
 }
 
 static BUILD_VIEWER: Once = Once::new();
