@@ -487,9 +487,11 @@ fn main() {
 
     let mut b = Bench {
         bundle: Bundle::busybox(&["/bin/true"]),
+        // State dirs on tmpfs, where runtimes keep them (/run/runc, /run/crun,
+        // /run/initscope): on ext4, replacing state.json by rename flushes it to disk.
         work: tempfile::Builder::new()
             .prefix("isc-bench-")
-            .tempdir()
+            .tempdir_in("/run")
             .unwrap(),
         seq: 0,
         trouble: BTreeMap::new(),
