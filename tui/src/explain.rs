@@ -141,6 +141,15 @@ fn runtime(e: &RuntimeEvent) -> Vec<String> {
                 out.push(format!("{dropped} events of this process could not be streamed live (the viewer's socket was full); the container's events.jsonl still has them."));
             }
         }
+        EventKind::StageDied { dead_stage, dead_pid, signal, exit_status, last_step } => out.push(format!(
+            "create saw {} (pid {dead_pid}) {} after its last step, {last_step:?}, without a word from it — a stage cannot report its own SIGKILL. Its peers read end-of-file on their channels and give up; create kills what is left, removes the cgroup and the state directory, and fails.",
+            crate::model::roles::stage_title(*dead_stage),
+            match (signal, exit_status) {
+                (Some(s), _) => format!("killed by {s}"),
+                (None, Some(c)) => format!("exit with status {c}"),
+                _ => "die".to_string(),
+            }
+        )),
         EventKind::Error { step, message, errno } => out.push(format!(
             "Step {step:?} failed{}: {message}. In runc the failing stage reports the error to its parent over the sync channel and exits; create then cleans up.",
             errno.map(|n| format!(" (errno {n})")).unwrap_or_default()

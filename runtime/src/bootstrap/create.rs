@@ -325,6 +325,7 @@ fn bootstrap(
         err: err_r,
         stages: vec![Watched::new(parent_pid, Stage::Parent)?],
         init_pid: None,
+        deaths: Vec::new(),
     };
     let init_pid = watch.follow(em, dir, &mut state, cleanup)?;
 

@@ -91,6 +91,7 @@ fn serve(
             .map_err(fail)?;
         match msg {
             SyncMsg::UsermapPls => {
+                sh.em.pause_point("before-id-maps");
                 write_id_maps(sh, child_pid)?;
                 to_child
                     .send(&mut sh.em, SyncMsg::UsermapAck, None)

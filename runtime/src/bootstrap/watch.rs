@@ -16,7 +16,7 @@ use super::sync::SyncMsg;
 use crate::error::RuntimeError;
 use crate::events::emitter::Emitter;
 use crate::events::flags::signal_name;
-use crate::events::schema::Stage;
+use crate::events::schema::{EventKind, Stage};
 use crate::state::{status, ContainerState, StateDir};
 use crate::sys::pidfd_open;
 
@@ -48,6 +48,17 @@ pub(super) struct Watch {
     pub err: OwnedFd,
     pub stages: Vec<Watched>,
     pub init_pid: Option<Pid>,
+    /// Deaths seen (a stage cannot report its own SIGKILL): emitted as `stage_died`.
+    pub deaths: Vec<Death>,
+}
+
+/// A stage create saw die or exit non-zero.
+pub(super) struct Death {
+    pub stage: Stage,
+    pub pid: Pid,
+    pub signal: Option<i32>,
+    pub status: Option<i32>,
+    pub last_step: String,
 }
 
 enum Wake {
@@ -59,8 +70,28 @@ enum Wake {
 
 impl Watch {
     /// Follow the bootstrap until init's procReady; any failure or unexpected death is
-    /// returned as the stage's failure.
+    /// returned as the stage's failure (and a death is also emitted as `stage_died`).
     pub fn follow(
+        &mut self,
+        em: &mut Emitter,
+        dir: &StateDir,
+        state: &mut ContainerState,
+        cleanup: &mut Cleanup,
+    ) -> Result<Pid, RuntimeError> {
+        let r = self.follow_until_ready(em, dir, state, cleanup);
+        for d in self.deaths.drain(..) {
+            em.emit(EventKind::StageDied {
+                dead_stage: d.stage,
+                dead_pid: d.pid.as_raw(),
+                signal: d.signal.map(signal_name),
+                exit_status: d.status,
+                last_step: d.last_step,
+            });
+        }
+        r
+    }
+
+    fn follow_until_ready(
         &mut self,
         em: &mut Emitter,
         dir: &StateDir,
@@ -226,6 +257,13 @@ impl Watch {
                     return Err(self.explain(f, dir).into());
                 }
                 let last = last_step(dir, pid);
+                self.deaths.push(Death {
+                    stage,
+                    pid,
+                    signal: None,
+                    status: Some(code),
+                    last_step: last.clone(),
+                });
                 Err(StageFailure::new(
                     stage,
                     &last,
@@ -233,7 +271,7 @@ impl Watch {
                 )
                 .into())
             }
-            WaitStatus::Signaled(_, sig, _) => Err(died(stage, sig as i32, dir, pid).into()),
+            WaitStatus::Signaled(_, sig, _) => Err(self.died(stage, sig as i32, dir, pid).into()),
             _ => Ok(()),
         }
     }
@@ -250,7 +288,8 @@ impl Watch {
                 if let Ok(WaitStatus::Signaled(_, sig, _)) =
                     waitpid(w.pid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG))
                 {
-                    return died(w.stage, sig as i32, dir, w.pid);
+                    let (stage, pid) = (w.stage, w.pid);
+                    return self.died(stage, sig as i32, dir, pid);
                 }
             }
             // Stages whose pid create never learned (killed before STAGE_PIDS).
@@ -259,7 +298,7 @@ impl Watch {
                 Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
             ) {
                 let stage = stage_of(dir, pid).unwrap_or(Stage::Unknown);
-                return died(stage, sig as i32, dir, pid);
+                return self.died(stage, sig as i32, dir, pid);
             }
             if let Some(other) = failure::drain(&self.err).into_iter().find(|g| !g.peer_gone) {
                 return other;
@@ -272,9 +311,22 @@ impl Watch {
     }
 }
 
-/// "killed by SIGKILL (last step: …)" for `stage`.
-fn died(stage: Stage, sig: i32, dir: &StateDir, pid: Pid) -> StageFailure {
-    let last = last_step(dir, pid);
+impl Watch {
+    /// "killed by SIGKILL (last step: …)" for `stage`, remembered for `stage_died`.
+    fn died(&mut self, stage: Stage, sig: i32, dir: &StateDir, pid: Pid) -> StageFailure {
+        let last = last_step(dir, pid);
+        self.deaths.push(Death {
+            stage,
+            pid,
+            signal: Some(sig),
+            status: None,
+            last_step: last.clone(),
+        });
+        died(stage, sig, last, pid)
+    }
+}
+
+fn died(stage: Stage, sig: i32, last: String, pid: Pid) -> StageFailure {
     StageFailure {
         stage,
         step: last.clone(),

@@ -302,6 +302,21 @@ pub enum EventKind {
     Paused {
         step: String,
     },
+    /// `create` saw a stage die (or exit non-zero) without reporting why itself: which
+    /// one, how, and its last step (from events.jsonl). Emitted before create's cleanup,
+    /// so the live stream keeps the cause after the state directory is gone.
+    StageDied {
+        dead_stage: Stage,
+        dead_pid: i32,
+        /// `SIGKILL`, when a signal killed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<String>,
+        /// Its exit status, when it exited.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_status: Option<i32>,
+        /// Its last reported step (`paused`, `sync_recv SYNC_GRANDCHILD`).
+        last_step: String,
+    },
     /// The stage is exiting; `dropped` counts events this process could not stream live.
     StageExit {
         status: i32,
@@ -357,6 +372,7 @@ impl EventKind {
             EventKind::State { .. } => "state",
             EventKind::Signal { .. } => "signal",
             EventKind::Paused { .. } => "paused",
+            EventKind::StageDied { .. } => "stage_died",
             EventKind::StageExit { .. } => "stage_exit",
             EventKind::Error { .. } => "error",
             EventKind::Other => "other",
