@@ -1,0 +1,260 @@
+//! The verdict, live in the viewer: every half second the lanes that made no progress
+//! for longer than `--stuck-after` (and stages that died mid-way) are handed, as plain
+//! facts, to a worker thread that reads /proc and judges them with the same code as
+//! `initscope diagnose`; the answers come back as data and are set on the model with
+//! [`Model::set_diagnosis`]. The model stays a fold of events, and drawing never waits
+//! for /proc.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, Sender, TryRecvError};
+use std::time::{Duration, Instant};
+
+use initscope_runtime::events::schema::Stage;
+
+use super::facts::{self, StageFacts};
+use super::verdict::{self, Ctx, Kind};
+use super::{argv, live_info};
+use crate::model::roles::RuntimeKind;
+use crate::model::{Diagnosis, LaneId, Model};
+use crate::session::Session;
+
+/// How often the lanes are looked at.
+pub const EVERY: Duration = Duration::from_millis(500);
+
+/// The processes of one bootstrap to judge.
+pub struct Batch {
+    pub container: String,
+    pub runtime: RuntimeKind,
+    pub members: Vec<(i32, String)>,
+    pub stuck_after_ns: u64,
+    pub items: Vec<StageFacts>,
+}
+
+/// A verdict for a lane, and the lane's last event time it was made for.
+pub struct Done {
+    pub lane: LaneId,
+    pub last_ns: u64,
+    pub diagnosis: Option<Diagnosis>,
+}
+
+pub struct Monitor {
+    tx: Sender<Vec<Batch>>,
+    rx: Receiver<Vec<Done>>,
+    busy: bool,
+    last: Option<Instant>,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Monitor {
+    /// Start the worker thread (it ends when the monitor is dropped).
+    pub fn new() -> Monitor {
+        let (tx, jobs) = channel::<Vec<Batch>>();
+        let (done, rx) = channel::<Vec<Done>>();
+        std::thread::Builder::new()
+            .name("diagnose".into())
+            .spawn(move || {
+                while let Ok(batches) = jobs.recv() {
+                    let out = batches.iter().flat_map(judge_batch).collect();
+                    if done.send(out).is_err() {
+                        break;
+                    }
+                }
+            })
+            .expect("spawn the diagnose thread");
+        Monitor {
+            tx,
+            rx,
+            busy: false,
+            last: None,
+        }
+    }
+
+    /// Take finished verdicts, drop verdicts that progress made stale, and hand the
+    /// lanes to look at to the worker. Returns true when a diagnosis changed.
+    pub fn refresh(&mut self, s: &mut Session, stuck_after: Duration, now_ns: u64) -> bool {
+        let mut changed = false;
+        match self.rx.try_recv() {
+            Ok(done) => {
+                self.busy = false;
+                for d in done {
+                    changed |= apply(&mut s.model, d);
+                }
+            }
+            Err(TryRecvError::Disconnected) => self.busy = false,
+            Err(TryRecvError::Empty) => {}
+        }
+        changed |= drop_stale(&mut s.model);
+        if self.busy || self.last.is_some_and(|t| t.elapsed() < EVERY) {
+            return changed;
+        }
+        self.last = Some(Instant::now());
+        let batches = batches(s, stuck_after.as_nanos() as u64, now_ns);
+        // Lanes no longer in question lose their verdict.
+        let asked: Vec<LaneId> = batches
+            .iter()
+            .flat_map(|b| b.items.iter().filter_map(|f| f.lane))
+            .collect();
+        for lane in 0..s.model.lanes.len() as LaneId {
+            if s.model.lane(lane).diagnosis.is_some() && !asked.contains(&lane) {
+                s.model.set_diagnosis(lane, None);
+                changed = true;
+            }
+        }
+        if !batches.is_empty() && self.tx.send(batches).is_ok() {
+            self.busy = true;
+        }
+        changed
+    }
+}
+
+/// Set a verdict, unless the lane made progress since it was asked for.
+fn apply(m: &mut Model, d: Done) -> bool {
+    let Some(l) = m.lanes.get(d.lane as usize) else {
+        return false;
+    };
+    if l.last_ts != d.last_ns && l.exit.is_none() {
+        return false;
+    }
+    if l.diagnosis == d.diagnosis {
+        return false;
+    }
+    m.set_diagnosis(d.lane, d.diagnosis);
+    true
+}
+
+/// A lane that reported something after its verdict was made is no longer stuck there.
+fn drop_stale(m: &mut Model) -> bool {
+    let stale: Vec<LaneId> = m
+        .stuck
+        .iter()
+        .copied()
+        .filter(|&l| {
+            let lane = m.lane(l);
+            lane.exit.is_none()
+                && lane
+                    .diagnosis
+                    .as_ref()
+                    .is_some_and(|d| lane.last_ts > d.since_ns)
+        })
+        .collect();
+    for &l in &stale {
+        m.set_diagnosis(l, None);
+    }
+    !stale.is_empty()
+}
+
+/// A bootstrap stage (not a command like `start`, not the container's program).
+fn is_stage(role: Option<Stage>) -> bool {
+    matches!(
+        role,
+        Some(Stage::Create | Stage::Parent | Stage::Child | Stage::Init | Stage::Hook)
+    )
+}
+
+/// The lanes to judge, grouped by bootstrap: alive and silent for longer than the
+/// threshold, or killed mid-way.
+pub fn batches(s: &Session, stuck_after_ns: u64, now_ns: u64) -> Vec<Batch> {
+    let m = &s.model;
+    let at = m.len() as u32;
+    let mut out: Vec<(Option<u32>, Batch)> = Vec::new();
+    for id in 0..m.lanes.len() as LaneId {
+        let l = m.lane(id);
+        if !is_stage(l.role) || l.exec_at(at).is_some() {
+            continue;
+        }
+        let killed = l.exit.is_some_and(|x| !m.str(x.signal).is_empty());
+        let silent = l.exit.is_none() && now_ns.saturating_sub(l.last_ts) > stuck_after_ns;
+        if !killed && !silent {
+            continue;
+        }
+        let f = facts::lane_facts(s, id);
+        if f.execd.is_some() {
+            continue;
+        }
+        let batch = match out.iter_mut().find(|(b, _)| *b == l.boot) {
+            Some((_, b)) => b,
+            None => {
+                let members: Vec<(i32, String)> = (0..m.lanes.len() as LaneId)
+                    .filter(|&o| {
+                        (l.boot.is_some() && m.lane(o).boot == l.boot && m.lane(o).exit.is_none())
+                            || o == id
+                    })
+                    .map(|o| (m.lane(o).pid, m.lane_title(o, at)))
+                    .collect();
+                out.push((
+                    l.boot,
+                    Batch {
+                        container: l
+                            .boot
+                            .map(|b| m.str(m.boots[b as usize].container).to_string())
+                            .unwrap_or_default(),
+                        runtime: l.runtime.unwrap_or(RuntimeKind::Other),
+                        members,
+                        stuck_after_ns,
+                        items: Vec::new(),
+                    },
+                ));
+                &mut out.last_mut().unwrap().1
+            }
+        };
+        batch.items.push(f);
+    }
+    out.into_iter().map(|(_, b)| b).collect()
+}
+
+/// Judge one bootstrap's lanes (reads /proc: runs on the worker).
+pub fn judge_batch(b: &Batch) -> Vec<Done> {
+    // The root to name in commands: the runtime's own command line says it (our stages
+    // carry create's argv).
+    let parsed = b
+        .members
+        .iter()
+        .find_map(|(pid, _)| argv::parse(&argv::cmdline(*pid)));
+    let runtime = parsed.as_ref().map_or(b.runtime, |a| a.runtime);
+    let root: Option<PathBuf> = parsed.as_ref().and_then(|a| a.root.clone());
+    let container = if b.container.is_empty() {
+        parsed.and_then(|a| a.id).unwrap_or_default()
+    } else {
+        b.container.clone()
+    };
+    let ctx = Ctx {
+        container: &container,
+        runtime,
+        root: root.as_deref(),
+        members: &b.members,
+        now_ns: super::now_ns(),
+        stuck_after_ns: b.stuck_after_ns,
+    };
+    b.items
+        .iter()
+        .filter_map(|f| {
+            let lane = f.lane?;
+            let info = live_info(f);
+            let x = verdict::judge(f, info.as_ref(), &ctx);
+            let stuck = x.stuck || matches!(x.kind, Kind::Killed);
+            Some(Done {
+                lane,
+                last_ns: f.last_ns.unwrap_or(0),
+                diagnosis: stuck.then(|| diagnosis(f, &x)),
+            })
+        })
+        .collect()
+}
+
+/// The model's compact verdict from a finding.
+pub fn diagnosis(f: &StageFacts, x: &verdict::Finding) -> Diagnosis {
+    Diagnosis {
+        stuck: true,
+        since_ns: f.exit.as_ref().map(|e| e.ts_ns).or(f.last_ns).unwrap_or(0),
+        waits_on: x.waits_on.clone(),
+        verdict: x.verdict.clone(),
+        other_end: x.other_end.clone(),
+        next: x.next.clone(),
+        blocked_by: x.blocked_by,
+    }
+}
