@@ -272,10 +272,26 @@ pub fn viewer_on(
         if ready(&s) {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "the viewer never judged pid {select}"
-        );
+        if Instant::now() > deadline {
+            let m = &s.model;
+            let lanes: Vec<String> = (0..m.lanes.len() as u32)
+                .map(|l| {
+                    let lane = m.lane(l);
+                    format!(
+                        "{} {} role={:?} exit={:?} diag={:?}",
+                        lane.pid,
+                        m.lane_title(l, m.len() as u32),
+                        lane.role,
+                        lane.exit,
+                        lane.diagnosis
+                    )
+                })
+                .collect();
+            panic!(
+                "the viewer never judged pid {select}:\n{}",
+                lanes.join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut v = View::new(Mode::Live, "diagnose test");

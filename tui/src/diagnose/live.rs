@@ -25,6 +25,9 @@ pub const EVERY: Duration = Duration::from_millis(500);
 pub struct Batch {
     pub container: String,
     pub runtime: RuntimeKind,
+    /// The runtime command that started it, as the events saw it exec (foreign
+    /// runtimes: their stages' own command lines say only `runc init`).
+    pub command: Option<argv::RuntimeArgs>,
     pub members: Vec<(i32, String)>,
     pub stuck_after_ns: u64,
     pub items: Vec<StageFacts>,
@@ -162,9 +165,25 @@ pub fn batches(s: &Session, stuck_after_ns: u64, now_ns: u64) -> Vec<Batch> {
     let m = &s.model;
     let at = m.len() as u32;
     let mut out: Vec<(Option<u32>, Batch)> = Vec::new();
+    let over = finished(s);
     for id in 0..m.lanes.len() as LaneId {
         let l = m.lane(id);
-        if !is_stage(l.role) || l.exec_at(at).is_some() {
+        if over.contains(&id) {
+            continue;
+        }
+        // What it exec'd, if anything: the runtime itself (`runc create`, `runc init`)
+        // keeps it a stage; another program means the bootstrap is over for it.
+        let ran = if l.exec_at(at).is_some() {
+            exec_args(s, id)
+        } else {
+            None
+        };
+        let runtime_itself = l.exec_at(at).is_none() || ran.is_some();
+        // A foreign runtime's `runc init` before it names itself is a stage too.
+        let init_cmd = ran
+            .clone()
+            .filter(|a| a.command == "init" && l.role.is_none());
+        if !(is_stage(l.role) && runtime_itself) && init_cmd.is_none() {
             continue;
         }
         let killed = l.exit.is_some_and(|x| !m.str(x.signal).is_empty());
@@ -172,7 +191,15 @@ pub fn batches(s: &Session, stuck_after_ns: u64, now_ns: u64) -> Vec<Batch> {
         if !killed && !silent {
             continue;
         }
-        let f = facts::lane_facts(s, id);
+        let mut f = facts::lane_facts(s, id);
+        if let Some(a) = &ran {
+            // It exec'd the runtime: still bootstrapping.
+            f.execd = None;
+            f.runtime = a.runtime;
+        }
+        if let Some(a) = &init_cmd {
+            f.label = format!("{} init", a.runtime.as_str());
+        }
         if f.execd.is_some() {
             continue;
         }
@@ -194,6 +221,7 @@ pub fn batches(s: &Session, stuck_after_ns: u64, now_ns: u64) -> Vec<Batch> {
                             .map(|b| m.str(m.boots[b as usize].container).to_string())
                             .unwrap_or_default(),
                         runtime: l.runtime.unwrap_or(RuntimeKind::Other),
+                        command: command_of(s, id),
                         members,
                         stuck_after_ns,
                         items: Vec::new(),
@@ -207,14 +235,80 @@ pub fn batches(s: &Session, stuck_after_ns: u64, now_ns: u64) -> Vec<Batch> {
     out.into_iter().map(|(_, b)| b).collect()
 }
 
+/// Lanes whose bootstrap is over: init exec'd the container's program, so the runtime
+/// command that made it (`runc run` in the foreground, `initscope-runtime run`) and the
+/// stages before it wait as they should. Found up the creator chain of each such init,
+/// and from our runtime's `running`/`stopped` state.
+fn finished(s: &Session) -> std::collections::HashSet<LaneId> {
+    let m = &s.model;
+    let at = m.len() as u32;
+    let mut out = std::collections::HashSet::new();
+    for id in 0..m.lanes.len() as LaneId {
+        let l = m.lane(id);
+        let program =
+            l.role == Some(Stage::Init) && l.exec_at(at).is_some() && exec_args(s, id).is_none();
+        let state_over = l.boot.is_some_and(|b| {
+            m.boots[b as usize]
+                .state
+                .last()
+                .is_some_and(|(_, st)| matches!(m.str(*st), "running" | "stopped"))
+        });
+        if state_over {
+            out.insert(id);
+        }
+        if program {
+            let mut cur = Some(id);
+            for _ in 0..8 {
+                let Some(c) = cur else { break };
+                out.insert(c);
+                cur = m.lane(c).creator;
+            }
+        }
+    }
+    out
+}
+
+/// The runtime command (`runc --root R create ID`) a lane descends from, from the exec
+/// events of it and its creators.
+fn command_of(s: &Session, lane: LaneId) -> Option<argv::RuntimeArgs> {
+    let mut cur = Some(lane);
+    for _ in 0..8 {
+        let l = cur?;
+        if let Some(a) = exec_args(s, l).filter(|x| x.id.is_some()) {
+            return Some(a);
+        }
+        cur = s.model.lane(l).creator;
+    }
+    None
+}
+
+/// The runtime command line a lane exec'd last, as the kernel saw it.
+fn exec_args(s: &Session, lane: LaneId) -> Option<argv::RuntimeArgs> {
+    let m = &s.model;
+    m.lane(lane).rows.iter().rev().find_map(|&r| {
+        let row = m.row(r);
+        if !matches!(row.kind, crate::model::RowKind::Exec { .. }) {
+            return None;
+        }
+        let Some(crate::event::Event::Kernel(k)) = row.k.and_then(|q| s.event(q)) else {
+            return None;
+        };
+        match &k.kind {
+            initscope_probe::schema::KernelKind::Exec { argv: a, .. } => argv::parse(a),
+            _ => None,
+        }
+    })
+}
+
 /// Judge one bootstrap's lanes (reads /proc: runs on the worker).
 pub fn judge_batch(b: &Batch) -> Vec<Done> {
-    // The root to name in commands: the runtime's own command line says it (our stages
-    // carry create's argv).
-    let parsed = b
-        .members
-        .iter()
-        .find_map(|(pid, _)| argv::parse(&argv::cmdline(*pid)));
+    // The root and id to name in commands: the runtime's own command line says them (our
+    // stages carry create's argv; runc's, the `runc create` the events saw exec).
+    let parsed = b.command.clone().or_else(|| {
+        b.members
+            .iter()
+            .find_map(|(pid, _)| argv::parse(&argv::cmdline(*pid)).filter(|a| a.id.is_some()))
+    });
     let runtime = parsed.as_ref().map_or(b.runtime, |a| a.runtime);
     let root: Option<PathBuf> = parsed.as_ref().and_then(|a| a.root.clone());
     let container = if b.container.is_empty() {

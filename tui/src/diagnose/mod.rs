@@ -12,8 +12,10 @@ pub mod facts;
 pub mod live;
 pub mod locate;
 pub mod report;
+pub mod summary;
 pub mod text;
 pub mod verdict;
+mod words;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -212,7 +214,7 @@ fn judge_all(
         .zip(infos)
         .map(|(s, i)| verdict::judge(s, i.as_ref(), ctx))
         .collect();
-    let summary = verdict::summarize(all, &found);
+    let summary = summary::summarize(all, &found);
     let processes = all
         .iter()
         .zip(infos)
@@ -332,3 +334,6 @@ fn foreign_status(f: &Found, init: Option<i32>, all: &[StageFacts]) -> String {
     }
     .into()
 }
+
+#[cfg(test)]
+mod tests;

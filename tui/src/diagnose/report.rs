@@ -6,7 +6,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::facts::{Expect, StageFacts};
-use super::verdict::{Ctx, Finding, Kind, Summary};
+use super::summary::Summary;
+use super::verdict::{Ctx, Finding, Kind};
 use crate::procinfo::ProcInfo;
 
 #[derive(Debug, Clone, Serialize)]

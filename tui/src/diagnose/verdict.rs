@@ -9,6 +9,9 @@ use initscope_runtime::events::schema::Stage;
 use serde::Serialize;
 
 use super::facts::{Expect, StageFacts};
+use super::words::{
+    cgroup_dir, command_line, describe_wait, doing, holder_text, is_exec_fifo, pick_fd,
+};
 use crate::labels::fmt_dur;
 use crate::model::roles::{stage_title, RuntimeKind};
 use crate::procinfo::{FdInfo, FdKind, ProcInfo};
@@ -73,7 +76,7 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn label_of(&self, pid: i32) -> Option<&str> {
+    pub(super) fn label_of(&self, pid: i32) -> Option<&str> {
         self.members
             .iter()
             .find(|(p, _)| *p == pid)
@@ -98,7 +101,12 @@ impl Ctx<'_> {
             .root
             .map(|r| format!(" --root {}", r.display()))
             .unwrap_or_default();
-        format!("{prog}{root} {sub} {}", self.container)
+        let id = if self.container.is_empty() {
+            "ID"
+        } else {
+            self.container
+        };
+        format!("{prog}{root} {sub} {id}")
     }
 }
 
@@ -507,251 +515,4 @@ fn zombie(f: &StageFacts, p: &ProcInfo, mut out: Finding, who: &str) -> Finding 
         p.ppid
     ));
     out
-}
-
-fn is_exec_fifo(w: &FdInfo) -> bool {
-    matches!(&w.kind, FdKind::Fifo(p) if p.ends_with("exec.fifo"))
-}
-
-/// Of the fds a process waits on, the one `peer` holds the other end of (a poll on
-/// several channels), else the most telling one.
-fn pick_fd(p: &ProcInfo, peer: Option<i32>) -> Option<FdInfo> {
-    if let Some(q) = peer {
-        let held = |w: &&FdInfo| {
-            w.others.iter().any(|h| h.pid == q)
-                && matches!(
-                    w.kind,
-                    FdKind::Pipe(_) | FdKind::Socket(_) | FdKind::Fifo(_)
-                )
-        };
-        if let Some(w) = p
-            .polled
-            .iter()
-            .find(held)
-            .or(p.waits_on.as_ref().filter(held))
-        {
-            return Some(w.clone());
-        }
-    }
-    p.waits_on.clone()
-}
-
-/// What a blocked process waits on (`w`), and who holds the other end.
-fn describe_wait(p: &ProcInfo, w: Option<&FdInfo>, ctx: &Ctx) -> (String, Option<String>) {
-    let Some(w) = w else {
-        return (
-            p.syscall
-                .as_ref()
-                .map_or("nothing".into(), |s| s.decoded.clone()),
-            None,
-        );
-    };
-    let what = match &w.kind {
-        FdKind::Pipe(ino) => format!("pipe:[{ino}] (fd {})", w.fd),
-        FdKind::Socket(ino) => match &w.peer_name {
-            Some(n) if n.contains("notify") => {
-                format!(
-                    "socket:[{ino}] (fd {}), connected to the notify socket {n}",
-                    w.fd
-                )
-            }
-            Some(n) => format!("socket:[{ino}] (fd {}), connected to {n}", w.fd),
-            None => format!("unix socket:[{ino}] (fd {})", w.fd),
-        },
-        FdKind::Fifo(path) => format!("FIFO {path}"),
-        FdKind::File(path) => match &w.mount {
-            Some(m) => format!("file {path} on {m}"),
-            None => format!("file {path}"),
-        },
-        FdKind::Pidfd(q) => format!("a pidfd of pid {q} (fd {})", w.fd),
-        FdKind::Epoll(_) => format!("epoll (fd {})", w.fd),
-        FdKind::Other(t) => format!("{t} (fd {})", w.fd),
-    };
-    let others: Vec<String> = w
-        .others
-        .iter()
-        .filter(|h| h.pid != p.pid)
-        .map(|h| holder_text(h, ctx))
-        .collect();
-    let holders = if others.is_empty() {
-        match &w.kind {
-            FdKind::Pipe(_) | FdKind::Socket(_) | FdKind::Fifo(_) => {
-                Some("nobody (it will read end-of-file)".to_string())
-            }
-            _ => None,
-        }
-    } else {
-        Some(others.join(", "))
-    };
-    (what, holders)
-}
-
-fn holder_text(h: &crate::procinfo::Holder, ctx: &Ctx) -> String {
-    let fd = if h.fd >= 0 {
-        format!(
-            ", fd {}{}",
-            h.fd,
-            if h.mode.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", h.mode)
-            }
-        )
-    } else {
-        String::new()
-    };
-    match ctx.label_of(h.pid) {
-        Some(l) => format!("{l} (pid {}{fd})", h.pid),
-        None => format!(
-            "pid {} {}{}",
-            h.pid,
-            h.comm,
-            if fd.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", &fd[2..])
-            }
-        ),
-    }
-}
-
-/// What a process does now, in a few words (for a hook).
-fn doing(p: &ProcInfo, ctx: &Ctx) -> String {
-    match (&p.syscall, p.state) {
-        (_, 'D') => format!("is in D state in {}", p.wchan.as_deref().unwrap_or("?")),
-        (Some(sc), _) => {
-            let (what, holders) = describe_wait(p, p.waits_on.as_ref(), ctx);
-            match holders {
-                Some(h) if p.waits_on.is_some() => format!(
-                    "sleeps in {} on {what}; the other end is held by {h}",
-                    sc.decoded
-                ),
-                _ => format!("sleeps in {}", sc.decoded),
-            }
-        }
-        (None, s) => format!("is running ({s})"),
-    }
-}
-
-fn command_line(path: &str, args: &[String]) -> String {
-    if args.is_empty() {
-        return path.to_string();
-    }
-    let mut v = vec![path.to_string()];
-    v.extend(args.iter().skip(1).cloned());
-    v.join(" ")
-}
-
-/// `/sys/fs/cgroup/freezer/initscope/c1/freezer.state` → `/initscope/c1`.
-fn cgroup_dir(file: &str) -> String {
-    let dir = file.rsplit_once('/').map_or(file, |(d, _)| d);
-    for root in [
-        "/sys/fs/cgroup/freezer",
-        "/sys/fs/cgroup/unified",
-        "/sys/fs/cgroup",
-    ] {
-        if let Some(rest) = dir.strip_prefix(root) {
-            return if rest.is_empty() {
-                "/".into()
-            } else {
-                rest.to_string()
-            };
-        }
-    }
-    dir.to_string()
-}
-
-/// The bootstrap as a whole: which process the others end up waiting for.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Summary {
-    /// The process the verdict is about.
-    pub culprit: Option<i32>,
-    pub verdict: String,
-    pub next: Option<String>,
-    /// `create waits for procHooks or procReady from [2:INIT] (pid 42)`, one per waiting process.
-    pub chain: Vec<String>,
-    pub stuck: bool,
-    /// The culprit's state is expected (init waiting for `start`).
-    pub normal: bool,
-}
-
-/// Pick the process at the end of the waits: a dead stage first (the bootstrap failed
-/// because of it), then one frozen, held, stopped, in a hook …; a process that only waits
-/// for another member is not the cause.
-pub fn summarize(facts: &[StageFacts], found: &[Finding]) -> Summary {
-    let alive_member = |pid: i32| {
-        facts.iter().zip(found).any(|(f, x)| {
-            f.pid == pid && !matches!(x.kind, Kind::Gone | Kind::Exited | Kind::Killed)
-        })
-    };
-    let candidates = facts.iter().zip(found).filter(|(_, x)| {
-        x.blocked_by.is_none_or(|b| !alive_member(b))
-            && !matches!(x.kind, Kind::Exited | Kind::Gone)
-    });
-    let culprit = candidates.min_by_key(|(f, x)| {
-        // Killed before failed: a peer's "failed: end-of-file" follows from a death.
-        (
-            x.kind,
-            if x.normal { 1 } else { 0 },
-            f.first_ns.unwrap_or(0),
-        )
-    });
-    let chain: Vec<String> = facts
-        .iter()
-        .zip(found)
-        .filter_map(|(f, x)| {
-            let b = x.blocked_by?;
-            let peer = facts
-                .iter()
-                .find(|g| g.pid == b)
-                .map_or("?", |g| g.label.as_str());
-            Some(format!(
-                "{} (pid {}) waits for {} — {peer} (pid {b})",
-                f.label, f.pid, x.waits_on
-            ))
-        })
-        .collect();
-    let failed_others: Vec<&Finding> = found.iter().filter(|x| x.kind == Kind::Failed).collect();
-    match culprit {
-        Some((f, x)) => {
-            let mut verdict = x.verdict.clone();
-            if x.kind == Kind::Frozen {
-                let also: Vec<String> = facts
-                    .iter()
-                    .zip(found)
-                    .filter(|(g, y)| y.kind == Kind::Frozen && g.pid != f.pid)
-                    .map(|(g, _)| format!("{} (pid {})", g.label, g.pid))
-                    .collect();
-                if !also.is_empty() {
-                    verdict = format!("{verdict}; frozen with it: {}", also.join(", "));
-                }
-            }
-            if x.kind == Kind::Killed {
-                let follow: Vec<&str> = failed_others.iter().map(|y| y.verdict.as_str()).collect();
-                if !follow.is_empty() {
-                    verdict = format!("{verdict}; then {}", follow.join("; "));
-                }
-            }
-            Summary {
-                culprit: Some(f.pid),
-                verdict,
-                next: x.next.clone(),
-                chain,
-                stuck: x.stuck,
-                normal: x.normal,
-            }
-        }
-        None => Summary {
-            culprit: None,
-            verdict: if facts.is_empty() {
-                "no process of this bootstrap is left".into()
-            } else {
-                "every process of the bootstrap finished".into()
-            },
-            next: None,
-            chain,
-            stuck: false,
-            normal: true,
-        },
-    }
 }
