@@ -78,8 +78,7 @@ impl Bundle {
         }
         std::fs::copy("/bin/busybox", bin.join("busybox"))
             .expect("/bin/busybox (Debian busybox-static; scripts/setup installs it)");
-        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        for applet in busybox_applets() {
             if applet != "busybox" {
                 let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
             }
@@ -120,6 +119,21 @@ impl Bundle {
     pub fn path_str(&self) -> &str {
         self.path.to_str().unwrap()
     }
+}
+
+/// `busybox --list`, asked once per test binary.
+fn busybox_applets() -> &'static [String] {
+    static LIST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        let list = Command::new("/bin/busybox")
+            .arg("--list")
+            .output()
+            .expect("run /bin/busybox --list");
+        String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .map(String::from)
+            .collect()
+    })
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -341,7 +355,13 @@ pub fn reap_orphans() {
         };
         let comm = &stat[open + 1..close];
         let mut f = stat[close + 1..].split_whitespace();
-        if f.next() == Some("Z") && f.next() == Some(me.as_str()) && comm != "initscope-runti" {
+        // Not our own short-lived helpers either (`busybox --list`, whose Command waits
+        // for it in another thread).
+        if f.next() == Some("Z")
+            && f.next() == Some(me.as_str())
+            && comm != "initscope-runti"
+            && comm != "busybox"
+        {
             reap_if_ours(pid);
         }
     }

@@ -84,5 +84,17 @@ fn enter_namespaces(sh: &mut Shared, to_parent: &Channel) -> Result<(), StageFai
     }
     sh.em.pause_point("before-unshare");
     namespaces::unshare(ns.unshare, &mut sh.em)?;
+    if !sh.plan.time_offsets.is_empty() {
+        // The new time namespace applies to our children: its offsets must be written
+        // before init is cloned into it. The parent writes them (current runc's order).
+        let _ = nix::sys::prctl::set_dumpable(true);
+        to_parent
+            .send(&mut sh.em, SyncMsg::TimeoffsetsPls, None)
+            .map_err(fail)?;
+        to_parent
+            .expect(&mut sh.em, SyncMsg::TimeoffsetsAck)
+            .map_err(fail)?;
+        let _ = nix::sys::prctl::set_dumpable(false);
+    }
     Ok(())
 }

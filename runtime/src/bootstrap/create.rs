@@ -21,7 +21,7 @@ use super::channel::Channel;
 use super::clone::{clone_stage, clone_stage_into_cgroup, Cloned, EXIT_SIGCHLD};
 use super::plan::{self, CreateOptions, Plan};
 use super::sync::SyncMsg;
-use super::watch::{Watch, Watched};
+use super::watch::{SeccompAgent, Watch, Watched};
 use super::{parent, InitEnds, Shared};
 use crate::cgroups::Cgroup;
 use crate::error::RuntimeError;
@@ -70,6 +70,15 @@ pub fn create(req: &CreateRequest) -> Result<Created, RuntimeError> {
             return Err(e);
         }
     };
+    // The console socket resolves here, in the runtime's namespaces; init inherits it.
+    let console = match connect_console(&plan) {
+        Ok(c) => c,
+        Err(e) => {
+            em.error("console", e_errno(&e), &e.to_string());
+            em.exit(1);
+            return Err(e);
+        }
+    };
     let dir = StateDir::new(&req.root, &req.id);
     dir.create()?;
     let mut cleanup = Cleanup {
@@ -89,7 +98,7 @@ pub fn create(req: &CreateRequest) -> Result<Created, RuntimeError> {
         ppid: nix::unistd::getppid().as_raw(),
         ns_pid: None,
     });
-    match bootstrap(&mut em, plan, &dir, &mut cleanup) {
+    match bootstrap(&mut em, plan, console, &dir, &mut cleanup) {
         Ok((state, init_pid)) => Ok(Created {
             dir,
             state,
@@ -116,6 +125,27 @@ fn load_plan(req: &CreateRequest) -> Result<Plan, RuntimeError> {
     let plan = Plan::from_spec(&req.id, &bundle, spec, req.opts.clone(), euid_root)?;
     plan.check_host()?;
     Ok(plan)
+}
+
+/// runc's rule: a console socket only with a terminal, a terminal only with a socket
+/// (create always detaches).
+fn connect_console(plan: &Plan) -> Result<Option<std::os::fd::OwnedFd>, RuntimeError> {
+    let terminal = plan.process.as_ref().is_some_and(|p| p.terminal);
+    match (&plan.opts.console_socket, terminal) {
+        (Some(path), true) => Ok(Some(crate::console::connect_console_socket(path)?)),
+        (Some(path), false) => Err(RuntimeError::Usage(format!(
+            "--console-socket {}: the config's process.terminal is false, so there is no terminal to send; set \"terminal\": true or drop --console-socket",
+            path.display()
+        ))),
+        (None, _) => Ok(None),
+    }
+}
+
+fn e_errno(e: &RuntimeError) -> Option<i32> {
+    match e {
+        RuntimeError::Console(c) => c.errno(),
+        _ => None,
+    }
 }
 
 fn comm_of_self() -> String {
@@ -190,6 +220,7 @@ fn reap_all(known: &[Pid], cgroup: Option<&Cgroup>) {
 fn bootstrap(
     em: &mut Emitter,
     plan: Plan,
+    console: Option<std::os::fd::OwnedFd>,
     dir: &StateDir,
     cleanup: &mut Cleanup,
 ) -> Result<(ContainerState, Pid), RuntimeError> {
@@ -301,14 +332,14 @@ fn bootstrap(
             };
             let ends = InitEnds {
                 create: init_init,
-                fifo,
-                fifo_path: fifo_path.display().to_string(),
+                fifo: Some((fifo, fifo_path.display().to_string())),
+                console,
             };
             run_stage(move || parent::run(sh, boot_parent, ends))
         }
         Ok(Cloned::Parent(pid)) => pid,
     };
-    drop((boot_parent, init_init, err_w, fifo, host_proc));
+    drop((boot_parent, init_init, err_w, fifo, host_proc, console));
     cleanup.pids.push(parent_pid);
 
     boot_create
@@ -325,6 +356,13 @@ fn bootstrap(
         err: err_r,
         stages: vec![Watched::new(parent_pid, Stage::Parent)?],
         init_pid: None,
+        agent: plan.seccomp.as_ref().and_then(|s| {
+            s.listener_path.clone().map(|path| SeccompAgent {
+                path,
+                metadata: s.listener_metadata.clone(),
+            })
+        }),
+        run_create_hooks: true,
     };
     let init_pid = watch.follow(em, dir, &mut state, cleanup)?;
 

@@ -12,6 +12,7 @@ pub mod clone;
 pub mod create;
 pub mod failure;
 pub mod init;
+pub mod lifecycle_hooks;
 pub mod parent;
 pub mod plan;
 pub mod sync;
@@ -47,10 +48,11 @@ pub struct Shared {
 pub struct InitEnds {
     /// Init's end of its channel with `create` (procHooks / procReady).
     pub create: Channel,
-    /// `O_PATH` descriptor of `<root>/<id>/exec.fifo`, reopened by init for writing.
-    pub fifo: OwnedFd,
-    /// The fifo's host path, for the `wait_start` event.
-    pub fifo_path: String,
+    /// `O_PATH` descriptor of `<root>/<id>/exec.fifo` (reopened by init for writing) and
+    /// its host path, for the `wait_start` event. `None` for `exec`.
+    pub fifo: Option<(OwnedFd, String)>,
+    /// The connected `--console-socket` when `process.terminal` is set.
+    pub console: Option<OwnedFd>,
 }
 
 impl Shared {

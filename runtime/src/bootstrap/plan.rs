@@ -5,11 +5,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Hooks, LinuxIdMapping, LinuxNamespaceType, Spec};
 
+use crate::console::WinSize;
 use crate::namespaces;
 use crate::process::caps::CapsPlan;
 use crate::process::rlimits::Rlimit;
+use crate::seccomp::Filter;
 
 /// Why a config cannot be run; each message names the field and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,9 +31,15 @@ pub enum ConfigError {
         field: &'static str,
         message: String,
     },
+    /// A message that already starts with the field it is about (`hooks.poststop[1].path: …`,
+    /// `process.capabilities.bounding[0]: …`).
+    #[error("{file}: {0}", file = CONFIG_FILE)]
+    Field(String),
     #[error("rootfs {0}: no such directory (root.path in config.json)")]
     NoRootfs(PathBuf),
 }
+
+const CONFIG_FILE: &str = "config.json";
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -96,6 +104,18 @@ pub struct ProcessPlan {
     pub no_new_privs: bool,
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
+    /// `process.consoleSize`, when both sides are set.
+    pub console_size: Option<WinSize>,
+}
+
+/// `linux.seccomp`, compiled in `create` (plain data, inherited through the clones).
+#[derive(Debug, Clone)]
+pub struct SeccompPlan {
+    pub filter: Filter,
+    /// `listenerPath`: where `create` hands the notify fd (resolved in the runtime's
+    /// namespaces).
+    pub listener_path: Option<PathBuf>,
+    pub listener_metadata: Option<String>,
 }
 
 /// The whole bootstrap, decided up front.
@@ -115,7 +135,14 @@ pub struct Plan {
     pub domainname: Option<String>,
     /// `linux.sysctl`, validated to be namespaced.
     pub sysctl: BTreeMap<String, String>,
-    pub process: ProcessPlan,
+    /// `None` when the config has no `process`: create succeeds, start refuses (the spec).
+    pub process: Option<ProcessPlan>,
+    /// Validated hooks (absolute paths, positive timeouts).
+    pub hooks: Option<Hooks>,
+    pub seccomp: Option<SeccompPlan>,
+    /// `linux.timeOffsets` as the lines the parent writes to `timens_offsets`
+    /// (`monotonic 86400 0`).
+    pub time_offsets: Vec<String>,
     pub cgroups_path: Option<String>,
     pub opts: CreateOptions,
 }
@@ -138,10 +165,73 @@ pub fn load_spec(bundle: &Path) -> Result<Spec, ConfigError> {
             })
         }
     };
-    serde_json::from_slice(&data).map_err(|e| ConfigError::Json {
-        path,
-        message: e.to_string(),
+    parse_spec(&data).map_err(|e| match e {
+        ConfigError::Json { message, .. } => ConfigError::Json { path, message },
+        other => other,
     })
+}
+
+/// Parse a config; a value the typed config cannot hold is named by its field
+/// (`process.capabilities.bounding[0]: unknown capability "CAP_BOGUS" …`), not only by
+/// line and column.
+pub fn parse_spec(data: &[u8]) -> Result<Spec, ConfigError> {
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    let err = match serde_path_to_error::deserialize::<_, Spec>(de) {
+        Ok(spec) => return Ok(spec),
+        Err(e) => e,
+    };
+    let field = err.path().to_string();
+    let inner = err.into_inner();
+    if inner.is_syntax() || inner.is_eof() || field == "." {
+        return Err(ConfigError::Json {
+            path: PathBuf::from(CONFIG_FILE),
+            message: inner.to_string(),
+        });
+    }
+    let raw: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
+    if field.starts_with("process.capabilities.") {
+        let name = pointer_of(&raw, &field)
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        return Err(ConfigError::Field(format!(
+            "{field}: unknown capability {name:?}: use a name like CAP_NET_BIND_SERVICE that this kernel knows (see `capsh --print` or `initscope-runtime features`)"
+        )));
+    }
+    if field.starts_with("linux.seccomp") {
+        if let Err(e) = crate::seccomp::check_json(&raw["linux"]["seccomp"]) {
+            return Err(ConfigError::Field(e.to_string()));
+        }
+    }
+    Err(ConfigError::Field(format!(
+        "{field}: {}",
+        strip_position(&inner.to_string())
+    )))
+}
+
+/// The value at a serde_path_to_error path (`a.b[2].c`).
+fn pointer_of<'a>(v: &'a serde_json::Value, path: &str) -> Option<&'a serde_json::Value> {
+    let mut cur = v;
+    for part in path.split('.') {
+        let (key, rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            cur = cur.get(key)?;
+        }
+        for idx in rest.split('[').filter(|s| !s.is_empty()) {
+            cur = cur.get(idx.trim_end_matches(']').parse::<usize>().ok()?)?;
+        }
+    }
+    Some(cur)
+}
+
+/// serde_json's " at line 3 column 7" suffix, dropped when the field is named instead.
+fn strip_position(msg: &str) -> &str {
+    match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    }
 }
 
 impl Plan {
@@ -164,55 +254,32 @@ impl Plan {
             bundle.join(root.path())
         };
         let process = process_plan(&spec)?;
-        if process.terminal && opts.console_socket.is_none() {
-            return Err(invalid(
-                "process.terminal",
-                "true, but no --console-socket was given to receive the terminal: set \
-                 \"terminal\": false in config.json, or pass --console-socket SOCKET",
-            ));
-        }
-        if process.terminal {
-            return Err(invalid(
-                "process.terminal",
-                "terminals (--console-socket) are not supported yet: set \"terminal\": false",
-            ));
-        }
-
-        if let Some(h) = spec.hooks() {
-            let any = [
-                h.prestart(),
-                h.create_runtime(),
-                h.create_container(),
-                h.start_container(),
-                h.poststart(),
-                h.poststop(),
-            ]
-            .iter()
-            .any(|l| l.as_ref().is_some_and(|v| !v.is_empty()));
-            if any {
-                // Refuse rather than silently skip what the config asks for.
+        if let Some(p) = &process {
+            if p.terminal && opts.console_socket.is_none() {
                 return Err(invalid(
-                    "hooks",
-                    "hooks are not supported yet: remove the hooks section to run this bundle",
+                    "process.terminal",
+                    "true, but no --console-socket was given to receive the terminal: set \
+                     \"terminal\": false in config.json, or pass --console-socket SOCKET",
                 ));
             }
         }
+        let hooks = spec.hooks().clone();
+        if let Some(h) = &hooks {
+            crate::hooks::validate(h).map_err(|e| ConfigError::Field(e.to_string()))?;
+        }
         let linux = spec.linux().clone().unwrap_or_default();
-        // Refused rather than silently skipped: running without the filter a config asks
-        // for would be a security hole, wrong clocks a silent lie.
-        if linux.seccomp().is_some() {
-            return Err(invalid(
-                "linux.seccomp",
-                "seccomp filters are not applied yet: remove linux.seccomp to run this bundle",
-            ));
-        }
-        if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
-            return Err(invalid(
-                "linux.timeOffsets",
-                "time namespace offsets are not written yet: remove linux.timeOffsets",
-            ));
-        }
+        // Compiled only when configured: nothing on the hot path otherwise.
+        let seccomp = match linux.seccomp() {
+            Some(cfg) => Some(SeccompPlan {
+                filter: crate::seccomp::compile(cfg)
+                    .map_err(|e| ConfigError::Field(e.to_string()))?,
+                listener_path: cfg.listener_path().clone(),
+                listener_metadata: cfg.listener_metadata().clone(),
+            }),
+            None => None,
+        };
         let ns = namespace_plan(linux.namespaces().as_deref().unwrap_or(&[]))?;
+        let time_offsets = time_offset_lines(&linux, &ns)?;
         let uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
         let gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
         let user_ns = ns.has(libc::CLONE_NEWUSER as u64);
@@ -266,6 +333,9 @@ impl Plan {
             domainname,
             sysctl,
             process,
+            hooks,
+            seccomp,
+            time_offsets,
             cgroups_path,
             opts,
             spec,
@@ -331,11 +401,74 @@ fn namespace_plan(
     Ok(plan)
 }
 
-fn process_plan(spec: &Spec) -> Result<ProcessPlan, ConfigError> {
-    let p = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| invalid("process", "missing: the container needs a process to run"))?;
+/// A path through one of procfs's magic links (`/proc/self/fd/N`, `/proc/1/cwd`,
+/// `/proc/thread-self/root`, …), which may point at a directory outside the container.
+pub fn is_proc_magic_link(path: &Path) -> bool {
+    let parts: Vec<&std::ffi::OsStr> = path
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    parts.first().is_some_and(|p| *p == "proc")
+        && parts[1..]
+            .iter()
+            .any(|p| matches!(p.to_str(), Some("fd" | "cwd" | "root" | "map_files")))
+}
+
+/// `linux.timeOffsets` → `timens_offsets` lines; they need a new time namespace.
+fn time_offset_lines(
+    linux: &oci_spec::runtime::Linux,
+    ns: &NamespacePlan,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(offsets) = linux.time_offsets().as_ref().filter(|o| !o.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let time = libc::CLONE_NEWTIME as u64;
+    if ns.unshare & time == 0 {
+        return Err(invalid(
+            "linux.timeOffsets",
+            if ns.has(time) {
+                "offsets can only be set on a new time namespace, not one joined by path"
+            } else {
+                "offsets need a time namespace: add {\"type\": \"time\"} to linux.namespaces"
+            },
+        ));
+    }
+    let mut clocks: Vec<(&String, _)> = offsets.iter().collect();
+    clocks.sort_by_key(|(k, _)| k.as_str());
+    let mut lines = Vec::new();
+    for (clock, off) in clocks {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(invalid(
+                "linux.timeOffsets",
+                format!(
+                    "unknown clock {clock:?}: only \"monotonic\" and \"boottime\" can be offset"
+                ),
+            ));
+        }
+        let nanos = off.nanosecs().unwrap_or(0);
+        if nanos >= 1_000_000_000 {
+            return Err(invalid(
+                "linux.timeOffsets",
+                format!("{clock}.nanosecs {nanos} must be below 1000000000"),
+            ));
+        }
+        lines.push(format!("{clock} {} {nanos}", off.secs().unwrap_or(0)));
+    }
+    Ok(lines)
+}
+
+fn process_plan(spec: &Spec) -> Result<Option<ProcessPlan>, ConfigError> {
+    let Some(p) = spec.process().as_ref() else {
+        return Ok(None);
+    };
+    process_plan_of(p).map(Some)
+}
+
+/// Translate one `process` (the config's, or `exec`'s).
+pub fn process_plan_of(p: &oci_spec::runtime::Process) -> Result<ProcessPlan, ConfigError> {
     let args = p.args().clone().unwrap_or_default();
     if args.is_empty() || args[0].is_empty() {
         return Err(invalid("process.args", "empty: name the program to run"));
@@ -344,6 +477,15 @@ fn process_plan(spec: &Spec) -> Result<ProcessPlan, ConfigError> {
         return Err(invalid(
             "process.cwd",
             format!("{} must be an absolute path", p.cwd().display()),
+        ));
+    }
+    if is_proc_magic_link(p.cwd()) {
+        return Err(invalid(
+            "process.cwd",
+            format!(
+                "{} is refused: a /proc link (fd, cwd, root) can lead outside the container (CVE-2024-21626); use a directory of the container",
+                p.cwd().display()
+            ),
         ));
     }
     let caps = match p.capabilities() {
@@ -362,6 +504,8 @@ fn process_plan(spec: &Spec) -> Result<ProcessPlan, ConfigError> {
             ));
         }
     }
+    let console_size =
+        crate::console::console_size(p).map_err(|e| ConfigError::Field(e.to_string()))?;
     let user = p.user();
     Ok(ProcessPlan {
         args,
@@ -376,6 +520,7 @@ fn process_plan(spec: &Spec) -> Result<ProcessPlan, ConfigError> {
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         oom_score_adj: p.oom_score_adj(),
         terminal: p.terminal().unwrap_or(false),
+        console_size,
     })
 }
 
@@ -421,10 +566,11 @@ mod tests {
             ]
         );
         assert_eq!(p.hostname.as_deref(), Some("runc"));
-        assert_eq!(p.process.args, vec!["sh"]);
-        assert!(p.process.no_new_privs);
-        assert_eq!(p.process.rlimits.len(), 1);
-        let caps = p.process.caps.unwrap();
+        let proc_ = p.process.clone().unwrap();
+        assert_eq!(proc_.args, vec!["sh"]);
+        assert!(proc_.no_new_privs);
+        assert_eq!(proc_.rlimits.len(), 1);
+        let caps = proc_.caps.unwrap();
         assert_eq!(caps.bounding.len(), 3);
         assert!(caps.inheritable.is_empty());
     }
@@ -526,28 +672,148 @@ mod tests {
             ),
             (
                 Box::new(|v| {
-                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})
+                    v["linux"]["seccomp"] = serde_json::json!({
+                        "defaultAction": "SCMP_ACT_ALLOW",
+                        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
+                                      "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]
+                    })
                 }),
-                "linux.seccomp",
+                "linux.seccomp.syscalls[0].args[0].index",
             ),
             (
                 Box::new(|v| {
                     v["linux"]["timeOffsets"] =
                         serde_json::json!({"monotonic": {"secs": 1, "nanosecs": 0}})
                 }),
-                "linux.timeOffsets",
+                "offsets need a time namespace",
             ),
             (
                 Box::new(|v| {
-                    v.as_object_mut().unwrap().remove("process");
+                    v["linux"]["namespaces"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push(serde_json::json!({"type": "time"}));
+                    v["linux"]["timeOffsets"] =
+                        serde_json::json!({"realtime": {"secs": 1, "nanosecs": 0}})
                 }),
-                "process",
+                "unknown clock \"realtime\"",
+            ),
+            (
+                Box::new(|v| v["hooks"] = serde_json::json!({"createRuntime": [{"path": "rel"}]})),
+                "config.json: hooks.createRuntime[0].path: \"rel\" is not an absolute path",
+            ),
+            (
+                Box::new(|v| v["process"]["cwd"] = "/proc/self/fd/7".into()),
+                "CVE-2024-21626",
+            ),
+            (
+                Box::new(|v| v["process"]["cwd"] = "/proc/1/task/1/root/etc".into()),
+                "CVE-2024-21626",
+            ),
+            (
+                Box::new(|v| {
+                    v["process"]["consoleSize"] = serde_json::json!({"height": 70000, "width": 2})
+                }),
+                "process.consoleSize.height",
             ),
         ];
         for (f, want) in cases {
             let spec = with(base(), f);
             let e = plan(spec).unwrap_err().to_string();
             assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_config_without_process_plans_no_process() {
+        let spec = with(base(), |v| {
+            v.as_object_mut().unwrap().remove("process");
+        });
+        assert!(plan(spec).unwrap().process.is_none());
+    }
+
+    #[test]
+    fn time_offsets_become_timens_lines_on_a_new_time_namespace() {
+        let spec = with(base(), |v| {
+            v["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"type": "time"}));
+            v["linux"]["timeOffsets"] = serde_json::json!({
+                "monotonic": {"secs": 86400, "nanosecs": 5},
+                "boottime": {"secs": -10}
+            });
+        });
+        let p = plan(spec).unwrap();
+        assert_eq!(p.time_offsets, vec!["boottime -10 0", "monotonic 86400 5"]);
+    }
+
+    #[test]
+    fn seccomp_and_hooks_are_carried_compiled_and_validated() {
+        let spec = with(base(), |v| {
+            v["linux"]["seccomp"] = serde_json::json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": "/run/agent.sock",
+                "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]
+            });
+            v["hooks"] = serde_json::json!({"poststart": [{"path": "/bin/true"}]});
+        });
+        let p = plan(spec).unwrap();
+        let sc = p.seccomp.unwrap();
+        assert_eq!(sc.filter.summary().syscalls, 1);
+        assert_eq!(
+            sc.listener_path.as_deref(),
+            Some(Path::new("/run/agent.sock"))
+        );
+        assert!(p.hooks.is_some());
+        assert!(
+            plan(runc_spec()).unwrap().seccomp.is_none(),
+            "compiled only when configured"
+        );
+    }
+
+    #[test]
+    fn unknown_capabilities_and_bad_types_name_their_field() {
+        let mut v = base();
+        v["process"]["capabilities"]["bounding"][1] = "CAP_BOGUS".into();
+        let e = parse_spec(&serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(
+                "config.json: process.capabilities.bounding[1]: unknown capability \"CAP_BOGUS\""
+            ),
+            "{e}"
+        );
+        let mut v = base();
+        v["process"]["user"]["uid"] = "root".into();
+        let e = parse_spec(&serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("config.json: process.user.uid: invalid type"),
+            "{e}"
+        );
+        let mut v = base();
+        v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_BOGUS"});
+        let e = parse_spec(&serde_json::to_vec(&v).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("linux.seccomp.defaultAction"), "{e}");
+    }
+
+    #[test]
+    fn proc_magic_links_are_recognised() {
+        for p in [
+            "/proc/self/fd/3",
+            "/proc/thread-self/fd/9",
+            "/proc/1/cwd",
+            "/proc/self/root/x",
+        ] {
+            assert!(is_proc_magic_link(Path::new(p)), "{p}");
+        }
+        for p in ["/", "/proc", "/proc/sys", "/home/fd", "/srv/proc/self/fd/1"] {
+            assert!(!is_proc_magic_link(Path::new(p)), "{p}");
         }
     }
 

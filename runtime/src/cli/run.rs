@@ -9,7 +9,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
-use super::lifecycle::{command_emitter, destroy_cgroup, release_init};
+use super::lifecycle::{command_emitter, destroy_cgroup, release_init, run_poststop};
 use super::Cli;
 use crate::bootstrap::create::{create, CreateRequest, Created};
 use crate::error::RuntimeError;
@@ -45,8 +45,9 @@ pub fn run(cli: &Cli, req: &CreateRequest, detach: bool) -> Result<i32, RuntimeE
     created.em.exit(0);
     let mut em = command_emitter(cli, &created.dir, Stage::Start, true);
     if let Err(e) = release_init(&created.dir, &created.state, &mut em) {
+        em.error("start", None, &e.to_string());
         em.exit(1);
-        remove(&created);
+        remove(cli, &created);
         return Err(e);
     }
     em.exit(0);
@@ -54,7 +55,7 @@ pub fn run(cli: &Cli, req: &CreateRequest, detach: bool) -> Result<i32, RuntimeE
         return Ok(0);
     }
     let status = wait(cli, &created, &mask)?;
-    remove(&created);
+    remove(cli, &created);
     Ok(status)
 }
 
@@ -102,8 +103,8 @@ fn wait(cli: &Cli, c: &Created, mask: &SigSet) -> Result<i32, RuntimeError> {
 }
 
 /// Tear the container down after `run`: whatever is left in its cgroup, the cgroup, the
-/// state directory.
-fn remove(c: &Created) {
+/// state directory; then the poststop hooks.
+fn remove(cli: &Cli, c: &Created) {
     let _ = kill_raw(c.init_pid, libc::SIGKILL);
     let _ = waitpid(c.init_pid, Some(WaitPidFlag::__WALL));
     if let Some(cg) = &c.state.cgroup {
@@ -116,5 +117,10 @@ fn remove(c: &Created) {
     }
     if let Err(e) = c.dir.remove() {
         eprintln!("initscope-runtime: warning: {e}");
+    }
+    if c.state.config.hooks().is_some() {
+        let mut em = command_emitter(cli, &c.dir, Stage::Delete, false);
+        run_poststop(&c.state, &mut em);
+        em.exit(0);
     }
 }

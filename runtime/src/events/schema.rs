@@ -147,6 +147,12 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         setgroups: Option<String>,
     },
+    /// `/proc/<target_pid>/timens_offsets` written (by the parent, for the child's new time
+    /// namespace, before init enters it): `monotonic 86400 0`.
+    TimeOffsets {
+        target_pid: i32,
+        lines: Vec<String>,
+    },
     /// A process was put into the container's cgroup.
     CgroupJoin {
         /// The cgroup path relative to each hierarchy's root (`/initscope/ID`).
@@ -332,6 +338,7 @@ impl EventKind {
             EventKind::SyncRecv { .. } => "sync_recv",
             EventKind::UidMap { .. } => "uid_map",
             EventKind::GidMap { .. } => "gid_map",
+            EventKind::TimeOffsets { .. } => "time_offsets",
             EventKind::CgroupJoin { .. } => "cgroup_join",
             EventKind::CgroupSet { .. } => "cgroup_set",
             EventKind::Mount { .. } => "mount",
