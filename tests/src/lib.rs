@@ -355,16 +355,27 @@ pub fn reap_orphans() {
         };
         let comm = &stat[open + 1..close];
         let mut f = stat[close + 1..].split_whitespace();
-        // Not our own short-lived helpers either (`busybox --list`, whose Command waits
-        // for it in another thread).
         if f.next() == Some("Z")
             && f.next() == Some(me.as_str())
-            && comm != "initscope-runti"
-            && comm != "busybox"
+            && (comm.starts_with("isc:") || in_nested_pid_ns(pid))
         {
             reap_if_ours(pid);
         }
     }
+}
+
+/// Whether `pid` lives in a pid namespace below ours (its `NSpid` has more than one level):
+/// a container process. Helpers the tests spawn themselves (`busybox --list`, …) do not,
+/// so their `Command` keeps its own exit status instead of losing it to `reap_orphans`.
+fn in_nested_pid_ns(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .map(|v| v.split_whitespace().count() > 1)
+        })
+        .unwrap_or(false)
 }
 
 /// Run `cmd`, killing it and failing if it takes longer than `timeout`. Output is read
