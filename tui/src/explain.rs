@@ -92,6 +92,10 @@ fn runtime(e: &RuntimeEvent) -> Vec<String> {
             "Stage 0 writes /proc/{target_pid}/gid_map.{} An unprivileged writer must first write \"deny\" to setgroups, so that nobody can drop supplementary groups to get around group-based denials.",
             setgroups.as_ref().map(|s| format!(" setgroups was set to {s:?} first.")).unwrap_or_default()
         )),
+        EventKind::TimeOffsets { target_pid, lines } => out.push(format!(
+            "Stage 0 writes /proc/{target_pid}/timens_offsets ({}): the clocks of stage 1's new time namespace are shifted before any process enters it — afterwards the kernel refuses. Init, cloned next, is the first process in it, and sees CLOCK_MONOTONIC and CLOCK_BOOTTIME (/proc/uptime) moved by these offsets. (Current runc; runc 1.1 has no time namespaces.)",
+            lines.join("; ")
+        )),
         EventKind::CgroupJoin { .. } => out.push("The process is moved into the container's cgroup (on every hierarchy) before the next stages are cloned, so they are born inside it, accounted and limited from their first instruction. runc's create moves stage 0 in from outside; initscope-runtime makes stage 0 inside cgroup2 (clone3 with CLONE_INTO_CGROUP) and stage 0 joins the v1 hierarchies here itself.".to_string()),
         EventKind::Mount { .. } | EventKind::Device { .. } | EventKind::Symlink { .. } => out.push("Init prepares the root filesystem inside its new mount namespace: it bind-mounts the rootfs onto itself (pivot_root needs a mount point), mounts /proc, a tmpfs on /dev, devpts, shm, mqueue, sysfs and cgroup as config.json lists them, creates the device nodes (or bind-mounts them in a user namespace, where mknod is not allowed) and the /dev/fd, /dev/std* symlinks.".to_string()),
         EventKind::MaskPath { .. } | EventKind::ReadonlyPath { .. } => out.push("After the pivot, paths that would leak or change host state are hidden (/dev/null bound over files, an empty read-only tmpfs over directories: maskedPaths) or remounted read-only (readonlyPaths) — /proc/kcore, /proc/sys and friends.".to_string()),
