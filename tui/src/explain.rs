@@ -27,6 +27,7 @@ fn stage_role(stage: Stage) -> &'static str {
         Stage::Child => "[1:CHILD] is stage 1 (STAGE_CHILD). It joins the namespaces config.json names by path (setns), creates the new ones (unshare), and then clones once more, because a new PID namespace only applies to children born after the unshare.",
         Stage::Init => "[2:INIT] is stage 2 (STAGE_INIT): PID 1 of the new PID namespace, the container's init. It prepares the root filesystem, drops privileges, and finally execs the user's program in place — same pid, so the program becomes PID 1.",
         Stage::Start => "`start` is a separate command, run later (by you, podman, containerd). It opens exec.fifo for reading, which releases init to exec the user's program.",
+        Stage::Exec => "`exec` plays create's role for a process joining a running container (what `runc exec` is): it starts the same stages, but stage 1 joins every namespace of the container with setns instead of creating new ones, and stage 2 — inside the container's PID namespace because setns(CLONE_NEWPID), like unshare, only applies to children — is the new process, with whatever pid the namespace gives it (never 1).",
         Stage::Hook => "A hook: a program from config.json's `hooks` that the runtime runs at a fixed point of the lifecycle, with the container's state on its stdin.",
         _ => "A runtime command acting on an existing container.",
     }

@@ -11,7 +11,7 @@ use super::channel::{Channel, ChannelError};
 use super::clone::{clone_stage, Cloned, CLONE_PARENT, EXIT_SIGCHLD};
 use super::failure::StageFailure;
 use super::sync::SyncMsg;
-use super::{init, InitEnds, Shared, COMM_CHILD};
+use super::{exec_init, init, InitEnds, Shared, COMM_CHILD};
 use crate::events::schema::Stage;
 use crate::namespaces;
 
@@ -32,7 +32,11 @@ pub fn run(mut sh: Shared, to_parent: Channel, init_parent: Channel, ends: InitE
         )),
         Ok(Cloned::Child) => {
             drop(to_parent);
-            init::run(sh, init_parent, ends)
+            if sh.plan.exec.is_some() {
+                exec_init::run(sh, init_parent, ends)
+            } else {
+                init::run(sh, init_parent, ends)
+            }
         }
         Ok(Cloned::Parent(init_pid)) => {
             drop(init_parent);

@@ -93,19 +93,26 @@ pub fn run(mut sh: Shared, to_parent: Channel, ends: InitEnds) -> ! {
     ) {
         started_failure(&mut sh, &started, hook_failure(e));
     }
-    exec_program(&mut sh, &program, Some(&started))
+    exec_program(&mut sh, &program, Outcome::Fifo(&started))
+}
+
+/// Who learns that the last steps before the program failed: `start` through exec.fifo,
+/// or the `exec` command through its channel (procError). Both see EOF when the exec
+/// succeeds (the descriptors are close-on-exec).
+pub(super) enum Outcome<'a> {
+    Fifo(&'a OwnedFd),
+    Channel(&'a Channel),
 }
 
 /// Mark every runtime fd close-on-exec (only stdio and --preserve-fds reach the process:
-/// CVE-2024-21626) and exec. On failure the error goes to `started` (read by `start`) or,
-/// for `exec`, to the caller's channel.
-pub(super) fn exec_program(sh: &mut Shared, program: &Program, started: Option<&OwnedFd>) -> ! {
+/// CVE-2024-21626) and exec. On failure the error goes to the [`Outcome`] reader.
+pub(super) fn exec_program(sh: &mut Shared, program: &Program, outcome: Outcome<'_>) -> ! {
     let keep = crate::fds::preserved(sh.plan.opts.preserve_fds);
     if let Err(crate::fds::FdsError::Sys { op, errno }) = crate::fds::sanitize_fds(&keep) {
         let f = StageFailure::sys(Stage::Init, "exec", op, errno);
-        match started {
-            Some(w) => started_failure(sh, w, f),
-            None => late_failure(sh, f),
+        match outcome {
+            Outcome::Fifo(w) => started_failure(sh, w, f),
+            Outcome::Channel(c) => report(sh, c, f),
         }
     }
     sh.em.pause_point("before-exec");
@@ -122,9 +129,14 @@ pub(super) fn exec_program(sh: &mut Shared, program: &Program, started: Option<&
     );
     let status = if err == nix::Error::ENOENT { 127 } else { 126 };
     f.emit(&mut sh.em);
-    match started {
-        Some(w) => write_failure(w, &f),
-        None => eprintln!("initscope-runtime: {f}"),
+    match outcome {
+        Outcome::Fifo(w) => write_failure(w, &f),
+        Outcome::Channel(c) => {
+            let payload = serde_json::to_value(&f).ok();
+            if c.send(&mut sh.em, SyncMsg::ProcError, payload).is_err() {
+                eprintln!("initscope-runtime: {f}");
+            }
+        }
     }
     sh.exit(status)
 }
@@ -220,7 +232,7 @@ fn late_failure(sh: &mut Shared, f: StageFailure) -> ! {
 }
 
 /// Send `f` to `create` as procError (or on the error pipe if the channel is gone), exit.
-fn report(sh: &mut Shared, create: &Channel, f: StageFailure) -> ! {
+pub(super) fn report(sh: &mut Shared, create: &Channel, f: StageFailure) -> ! {
     f.emit(&mut sh.em);
     let payload = serde_json::to_value(&f).ok();
     if create
@@ -233,7 +245,7 @@ fn report(sh: &mut Shared, create: &Channel, f: StageFailure) -> ! {
 }
 
 /// The end of runc's nsexec for stage 2.
-fn finish_nsexec(sh: &mut Shared, to_parent: &Channel) -> Result<(), StageFailure> {
+pub(super) fn finish_nsexec(sh: &mut Shared, to_parent: &Channel) -> Result<(), StageFailure> {
     let fail = |e: ChannelError| e.into_failure(Stage::Init);
     to_parent
         .expect(&mut sh.em, SyncMsg::Grandchild)

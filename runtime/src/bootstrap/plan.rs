@@ -67,6 +67,9 @@ pub struct JoinNs {
     /// The `CLONE_NEW*` bit.
     pub flag: u64,
     pub path: PathBuf,
+    /// Already opened (by `exec`, which checked the process behind `path` is still the
+    /// container's init after opening it): joined through this fd, `path` is for the event.
+    pub fd: Option<std::os::fd::RawFd>,
 }
 
 /// What `[1:CHILD]` does with namespaces.
@@ -145,6 +148,9 @@ pub struct Plan {
     pub time_offsets: Vec<String>,
     pub cgroups_path: Option<String>,
     pub opts: CreateOptions,
+    /// Set for `exec`: the exec id the events carry; the stages then join the container
+    /// instead of making one (see `bootstrap::exec`).
+    pub exec: Option<String>,
 }
 
 /// Read `<bundle>/config.json` with oci-spec's types.
@@ -175,34 +181,60 @@ pub fn load_spec(bundle: &Path) -> Result<Spec, ConfigError> {
 /// (`process.capabilities.bounding[0]: unknown capability "CAP_BOGUS" …`), not only by
 /// line and column.
 pub fn parse_spec(data: &[u8]) -> Result<Spec, ConfigError> {
+    parse_named::<Spec>(data).map_err(|e| match e {
+        JsonError::Syntax(message) => ConfigError::Json {
+            path: PathBuf::from(CONFIG_FILE),
+            message,
+        },
+        JsonError::Field(m) => ConfigError::Field(m),
+    })
+}
+
+/// Why a JSON document does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonError {
+    /// Not JSON at all (with serde's line and column).
+    Syntax(String),
+    /// Valid JSON with a wrong value: the message starts with the field's path.
+    Field(String),
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JsonError::Syntax(m) => write!(f, "invalid JSON: {m}"),
+            JsonError::Field(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Parse `data` as `T` (a config, or exec's `--process`), naming the field of a bad value.
+pub fn parse_named<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, JsonError> {
     let de = &mut serde_json::Deserializer::from_slice(data);
-    let err = match serde_path_to_error::deserialize::<_, Spec>(de) {
-        Ok(spec) => return Ok(spec),
+    let err = match serde_path_to_error::deserialize::<_, T>(de) {
+        Ok(v) => return Ok(v),
         Err(e) => e,
     };
     let field = err.path().to_string();
     let inner = err.into_inner();
     if inner.is_syntax() || inner.is_eof() || field == "." {
-        return Err(ConfigError::Json {
-            path: PathBuf::from(CONFIG_FILE),
-            message: inner.to_string(),
-        });
+        return Err(JsonError::Syntax(inner.to_string()));
     }
     let raw: serde_json::Value = serde_json::from_slice(data).unwrap_or_default();
-    if field.starts_with("process.capabilities.") {
+    if field.starts_with("capabilities.") || field.contains(".capabilities.") {
         let name = pointer_of(&raw, &field)
             .and_then(|v| v.as_str().map(String::from))
             .unwrap_or_default();
-        return Err(ConfigError::Field(format!(
+        return Err(JsonError::Field(format!(
             "{field}: unknown capability {name:?}: use a name like CAP_NET_BIND_SERVICE that this kernel knows (see `capsh --print` or `initscope-runtime features`)"
         )));
     }
     if field.starts_with("linux.seccomp") {
         if let Err(e) = crate::seccomp::check_json(&raw["linux"]["seccomp"]) {
-            return Err(ConfigError::Field(e.to_string()));
+            return Err(JsonError::Field(e.to_string()));
         }
     }
-    Err(ConfigError::Field(format!(
+    Err(JsonError::Field(format!(
         "{field}: {}",
         strip_position(&inner.to_string())
     )))
@@ -269,15 +301,7 @@ impl Plan {
         }
         let linux = spec.linux().clone().unwrap_or_default();
         // Compiled only when configured: nothing on the hot path otherwise.
-        let seccomp = match linux.seccomp() {
-            Some(cfg) => Some(SeccompPlan {
-                filter: crate::seccomp::compile(cfg)
-                    .map_err(|e| ConfigError::Field(e.to_string()))?,
-                listener_path: cfg.listener_path().clone(),
-                listener_metadata: cfg.listener_metadata().clone(),
-            }),
-            None => None,
-        };
+        let seccomp = Plan::seccomp_of(&spec)?;
         let ns = namespace_plan(linux.namespaces().as_deref().unwrap_or(&[]))?;
         let time_offsets = time_offset_lines(&linux, &ns)?;
         let uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
@@ -339,7 +363,21 @@ impl Plan {
             cgroups_path,
             opts,
             spec,
+            exec: None,
         })
+    }
+
+    /// Compile `linux.seccomp` of `spec` (for `exec`, which applies the container's profile
+    /// to the new process as runc does).
+    pub fn seccomp_of(spec: &Spec) -> Result<Option<SeccompPlan>, ConfigError> {
+        let Some(cfg) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+            return Ok(None);
+        };
+        Ok(Some(SeccompPlan {
+            filter: crate::seccomp::compile(cfg).map_err(|e| ConfigError::Field(e.to_string()))?,
+            listener_path: cfg.listener_path().clone(),
+            listener_metadata: cfg.listener_metadata().clone(),
+        }))
     }
 
     /// Checks against the host that give a clearer error now than a stage could later.
@@ -391,6 +429,7 @@ fn namespace_plan(
                 plan.join.push(JoinNs {
                     flag,
                     path: p.clone(),
+                    fd: None,
                 })
             }
             _ if ns.typ() == LinuxNamespaceType::User => plan.new_user = true,

@@ -59,8 +59,9 @@ pub(super) struct Watch {
     pub init_pid: Option<Pid>,
     /// Set when the profile notifies: procSeccomp's fd is handed there.
     pub agent: Option<SeccompAgent>,
-    /// `create` runs prestart and createRuntime at procHooks (`exec` has none).
-    pub run_create_hooks: bool,
+    /// Following an `exec`: no hooks at procHooks (exec sends none), and the container's
+    /// state is not rewritten with the new process's pid.
+    pub exec: bool,
 }
 
 enum Wake {
@@ -148,7 +149,7 @@ impl Watch {
                 let get = |k: &str| d[k].as_i64().map(|p| Pid::from_raw(p as i32));
                 let (Some(p1), Some(p2)) = (get("stage1_pid"), get("stage2_pid")) else {
                     return Err(StageFailure::new(
-                        Stage::Create,
+                        em.stage(),
                         "sync_recv",
                         "STAGE_PIDS without pids",
                     )
@@ -159,13 +160,15 @@ impl Watch {
                     self.stages.push(Watched::new(pid, stage)?);
                 }
                 self.init_pid = Some(p2);
-                state.init_pid = p2.as_raw();
-                state.init_start_time = status::proc_stat(p2).map(|s| s.0).unwrap_or(0);
-                dir.save(state)?;
+                if !self.exec {
+                    state.init_pid = p2.as_raw();
+                    state.init_start_time = status::proc_stat(p2).map(|s| s.0).unwrap_or(0);
+                    dir.save(state)?;
+                }
                 Ok(())
             }
             Ok((other, _)) => Err(StageFailure::new(
-                Stage::Create,
+                em.stage(),
                 "sync_recv",
                 format!("unexpected {} from [0:PARENT]", other.name()),
             )
@@ -176,7 +179,7 @@ impl Watch {
                 if self.init_pid.is_some() {
                     Ok(())
                 } else {
-                    let f = e.into_failure(Stage::Create);
+                    let f = e.into_failure(em.stage());
                     Err(self.explain(f, dir).into())
                 }
             }
@@ -200,23 +203,25 @@ impl Watch {
                 // prestart, then createRuntime: here, in the runtime's namespaces, with the
                 // bundle as cwd, while init waits in the container's (state: creating).
                 em.pause_point("hooks");
-                if self.run_create_hooks {
+                if !self.exec {
                     let hooks = state.config.hooks().clone();
                     let st = state.spec_state();
                     for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
                         lifecycle_hooks::run(kind, hooks.as_ref(), &st, Some(&state.bundle), em)?;
                     }
                 }
+                let me = em.stage();
                 self.init
                     .send(em, SyncMsg::ProcResume, None)
-                    .map_err(|e| e.into_failure(Stage::Create))?;
+                    .map_err(|e| e.into_failure(me))?;
                 Ok(None)
             }
             Ok((SyncMsg::ProcSeccomp, data)) => {
                 self.hand_to_agent(data, state)?;
+                let me = em.stage();
                 self.init
                     .send(em, SyncMsg::ProcSeccompDone, None)
-                    .map_err(|e| e.into_failure(Stage::Create))?;
+                    .map_err(|e| e.into_failure(me))?;
                 Ok(None)
             }
             Ok((SyncMsg::ProcReady, _)) => Ok(self.init_pid.or_else(|| {
@@ -235,13 +240,13 @@ impl Watch {
                 Err(self.explain(f, dir).into())
             }
             Ok((other, _)) => Err(StageFailure::new(
-                Stage::Create,
+                em.stage(),
                 "sync_recv",
                 format!("unexpected {} from [2:INIT]", other.name()),
             )
             .into()),
             Err(e) => {
-                let f = e.into_failure(Stage::Create);
+                let f = e.into_failure(em.stage());
                 Err(self.explain(f, dir).into())
             }
         }
@@ -254,7 +259,7 @@ impl Watch {
         data: Option<serde_json::Value>,
         state: &ContainerState,
     ) -> Result<(), RuntimeError> {
-        let bad = |m: &str| StageFailure::new(Stage::Create, "seccomp", m);
+        let bad = |m: &str| StageFailure::new(Stage::Init, "seccomp", m);
         let fd = data
             .as_ref()
             .and_then(|d| d["fd"].as_i64())
@@ -267,7 +272,6 @@ impl Watch {
         })?;
         let listener = notify::take_fd_from(pid.as_raw(), fd as i32)?;
         let mut st = state.spec_state();
-        st.set_pid(Some(pid.as_raw()));
         st.set_status(if state.creating {
             oci_spec::runtime::ContainerState::Creating
         } else {

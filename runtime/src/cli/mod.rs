@@ -2,6 +2,7 @@
 //! command; runc's spellings are accepted (`--log-format=json`, `-b`, `kill ID 9`,
 //! `delete -f`, `list -f json`).
 
+pub mod exec;
 pub mod lifecycle;
 pub mod log;
 pub mod run;
@@ -105,6 +106,9 @@ pub enum Command {
         #[arg(short = 'd', long)]
         detach: bool,
     },
+    /// Run a new process in a created or running container (`exec ID CMD…`, or
+    /// `--process F`); without --detach, wait and exit with its status.
+    Exec(exec::ExecArgs),
     /// Print the OCI state of a container as JSON.
     State { id: String },
     /// Send a signal (default TERM; a name like KILL, SIGKILL or a number) to init.
@@ -193,6 +197,7 @@ pub fn execute(cli: &Cli) -> Result<i32, RuntimeError> {
         }
         Command::Start { id } => lifecycle::start(cli, id).map(|()| 0),
         Command::Run { create, detach } => run::run(cli, &create.request(cli), *detach),
+        Command::Exec(args) => exec::run(cli, args),
         Command::State { id } => lifecycle::state(cli, id).map(|()| 0),
         Command::Kill { all, id, signal } => {
             lifecycle::kill(cli, id, signal.as_deref(), *all).map(|()| 0)

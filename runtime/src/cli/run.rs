@@ -8,11 +8,13 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
 
 use super::lifecycle::{command_emitter, destroy_cgroup, release_init, run_poststop};
 use super::Cli;
 use crate::bootstrap::create::{create, CreateRequest, Created};
 use crate::error::RuntimeError;
+use crate::events::emitter::Emitter;
 use crate::events::flags::signal_name;
 use crate::events::schema::{EventKind, Stage};
 use crate::sys::{kill_raw, pidfd_open};
@@ -31,16 +33,11 @@ const FORWARDED: [Signal; 9] = [
 ];
 
 pub fn run(cli: &Cli, req: &CreateRequest, detach: bool) -> Result<i32, RuntimeError> {
-    let mut mask = SigSet::empty();
-    for s in FORWARDED {
-        mask.add(s);
-    }
-    if !detach {
-        // Blocked before the stages exist so none is lost; init unblocks everything
-        // before it execs, so the container's process starts with a clean mask.
-        nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
-            .map_err(|e| RuntimeError::sys("sigprocmask", e))?;
-    }
+    let mask = if detach {
+        SigSet::empty()
+    } else {
+        block_forwarded()?
+    };
     let mut created = create(req)?;
     created.em.exit(0);
     let mut em = command_emitter(cli, &created.dir, Stage::Start, true);
@@ -61,10 +58,33 @@ pub fn run(cli: &Cli, req: &CreateRequest, detach: bool) -> Result<i32, RuntimeE
 
 /// Wait for init, forwarding signals; its exit status as a shell would report it.
 fn wait(cli: &Cli, c: &Created, mask: &SigSet) -> Result<i32, RuntimeError> {
+    let mut em = command_emitter(cli, &c.dir, Stage::Manage, true);
+    let code = wait_forwarding(c.init_pid, mask, &mut em)?;
+    em.emit(EventKind::State {
+        status: "stopped".into(),
+    });
+    em.exit(0);
+    Ok(code)
+}
+
+/// Block the signals `run` and a foreground `exec` pass on (before the stages exist, so
+/// none is lost; the container's process starts with a clean mask: init unblocks them).
+pub fn block_forwarded() -> Result<SigSet, RuntimeError> {
+    let mut mask = SigSet::empty();
+    for s in FORWARDED {
+        mask.add(s);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None)
+        .map_err(|e| RuntimeError::sys("sigprocmask", e))?;
+    Ok(mask)
+}
+
+/// Wait for our child `pid`, passing the signals of `mask` (blocked) on to it; its exit
+/// status as a shell reports it (128+N when killed by signal N).
+pub fn wait_forwarding(pid: Pid, mask: &SigSet, em: &mut Emitter) -> Result<i32, RuntimeError> {
     let sfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC)
         .map_err(|e| RuntimeError::sys("signalfd", e))?;
-    let pidfd = pidfd_open(c.init_pid).map_err(|e| RuntimeError::io("pidfd_open init", e))?;
-    let mut em = command_emitter(cli, &c.dir, Stage::Manage, true);
+    let pidfd = pidfd_open(pid).map_err(|e| RuntimeError::io(format!("pidfd_open {pid}"), e))?;
     loop {
         let mut fds = [
             PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
@@ -78,26 +98,21 @@ fn wait(cli: &Cli, c: &Created, mask: &SigSet) -> Result<i32, RuntimeError> {
         if fds[0].revents().is_some_and(|r| !r.is_empty()) {
             if let Ok(Some(info)) = sfd.read_signal() {
                 let sig = info.ssi_signo as i32;
-                if kill_raw(c.init_pid, sig).is_ok() {
+                if kill_raw(pid, sig).is_ok() {
                     em.emit(EventKind::Signal {
                         signal: signal_name(sig),
-                        target_pid: c.init_pid.as_raw(),
+                        target_pid: pid.as_raw(),
                     });
                 }
             }
         }
         if fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            let code = match waitpid(c.init_pid, Some(WaitPidFlag::__WALL)) {
-                Ok(WaitStatus::Exited(_, code)) => code,
-                Ok(WaitStatus::Signaled(_, sig, _)) => 128 + sig as i32,
+            return match waitpid(pid, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Exited(_, code)) => Ok(code),
+                Ok(WaitStatus::Signaled(_, sig, _)) => Ok(128 + sig as i32),
                 Ok(_) => continue,
-                Err(e) => return Err(RuntimeError::sys("waitpid init", e)),
+                Err(e) => Err(RuntimeError::sys(format!("waitpid {pid}"), e)),
             };
-            em.emit(EventKind::State {
-                status: "stopped".into(),
-            });
-            em.exit(0);
-            return Ok(code);
         }
     }
 }

@@ -35,6 +35,9 @@ pub enum Stage {
     Init,
     /// The `start` command (opens exec.fifo).
     Start,
+    /// The `exec` command: plays create's role for a process joining an existing
+    /// container (its events carry `exec_id`).
+    Exec,
     /// The `delete` command.
     Delete,
     /// The `kill` command.
@@ -56,6 +59,7 @@ impl Stage {
             Stage::Child => "child",
             Stage::Init => "init",
             Stage::Start => "start",
+            Stage::Exec => "exec",
             Stage::Delete => "delete",
             Stage::Kill => "kill",
             Stage::Manage => "manage",
