@@ -5,6 +5,7 @@
 pub mod exec;
 pub mod lifecycle;
 pub mod log;
+pub mod manage;
 pub mod run;
 pub mod signal;
 pub mod spec;
@@ -125,6 +126,32 @@ pub enum Command {
         force: bool,
         id: String,
     },
+    /// Freeze every process of a created or running container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// The container's processes: `ps -ef` (or the given ps options) filtered to them, or
+    /// a JSON array of host pids.
+    Ps {
+        #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Options for ps(1) (default -ef), after `--` or the id.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Change the resource limits of a container's cgroup.
+    Update(manage::UpdateArgs),
+    /// Print the container's cgroup stats as JSON lines (runc's format).
+    Events {
+        /// Print the stats once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// How often to print them (Go duration: 5s, 500ms).
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// List containers.
     #[command(alias = "ls")]
     List {
@@ -198,6 +225,19 @@ pub fn execute(cli: &Cli) -> Result<i32, RuntimeError> {
         Command::Start { id } => lifecycle::start(cli, id).map(|()| 0),
         Command::Run { create, detach } => run::run(cli, &create.request(cli), *detach),
         Command::Exec(args) => exec::run(cli, args),
+        Command::Pause { id } => manage::pause(cli, id).map(|()| 0),
+        Command::Resume { id } => manage::resume(cli, id).map(|()| 0),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => manage::ps(cli, id, *format, ps_args).map(|()| 0),
+        Command::Update(args) => manage::update(cli, args).map(|()| 0),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => manage::events(cli, id, *stats, interval).map(|()| 0),
         Command::State { id } => lifecycle::state(cli, id).map(|()| 0),
         Command::Kill { all, id, signal } => {
             lifecycle::kill(cli, id, signal.as_deref(), *all).map(|()| 0)
