@@ -68,7 +68,8 @@ fn enter_namespaces(sh: &mut Shared, to_parent: &Channel) -> Result<(), StageFai
     if ns.new_user {
         sh.em.pause_point("before-unshare-user");
         namespaces::unshare(libc::CLONE_NEWUSER as u64, &mut sh.em)?;
-        // The parent writes our maps from outside; it must be able to open our /proc files.
+        // The parent writes our maps from outside; it must be able to open our /proc files
+        // (a non-dumpable process's belong to root: a rootless parent could not).
         let _ = nix::sys::prctl::set_dumpable(true);
         to_parent
             .send(&mut sh.em, SyncMsg::UsermapPls, None)
@@ -76,6 +77,7 @@ fn enter_namespaces(sh: &mut Shared, to_parent: &Channel) -> Result<(), StageFai
         to_parent
             .expect(&mut sh.em, SyncMsg::UsermapAck)
             .map_err(fail)?;
+        let _ = nix::sys::prctl::set_dumpable(false);
         let root = Uid::from_raw(0);
         nix::unistd::setresuid(root, root, root).map_err(|e| {
             StageFailure::sys(

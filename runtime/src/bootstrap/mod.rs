@@ -67,6 +67,12 @@ impl Shared {
         // If `create` dies mid-way, no stage must be left behind (init clears this once
         // it is ready and create may exit).
         let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+        // Not dumpable: a process of the container (an exec'd one sees `[2:INIT]` of a later
+        // exec in its pid namespace) may then neither open /proc/PID/exe — the runtime's
+        // own binary, which it could overwrite once we exit (CVE-2019-5736) — nor
+        // /proc/PID/fd (our host fds). The exec of the user's program makes it dumpable
+        // again. runc's stages are non-dumpable for the same reason.
+        let _ = nix::sys::prctl::set_dumpable(false);
         let pid = self.host_pid();
         self.em.become_stage(stage, pid);
         let ppid = self.host_ppid(pid);

@@ -30,7 +30,12 @@ pub fn run(mut sh: Shared, boot: Channel, ends: InitEnds) -> ! {
     }
     sh.em.pause_point("after-bootstrap");
     if let Some(adj) = sh.plan.process.as_ref().and_then(|p| p.oom_score_adj) {
-        if let Err(f) = set_oom_score_adj(adj, &mut sh.em) {
+        // A non-dumpable process's /proc files belong to root: a rootless parent could
+        // not write its own oom_score_adj (runc writes it before going non-dumpable).
+        let _ = nix::sys::prctl::set_dumpable(true);
+        let r = set_oom_score_adj(adj, &mut sh.em);
+        let _ = nix::sys::prctl::set_dumpable(false);
+        if let Err(f) = r {
             sh.fail(f);
         }
     }
