@@ -216,8 +216,8 @@ fn exec_with_a_tty_sends_the_pty_to_the_console_socket() {
     let text = String::from_utf8_lossy(&text).replace('\r', "");
     assert!(text.starts_with("/dev/pts/"), "{text}");
     assert!(text.contains("stdin-is-a-tty"), "{text}");
-    // -t without a socket is refused (no process is left half-made).
-    let o = rt.run(&["exec", "-t", &id, "true"]);
+    // -d -t without a socket is refused (no process is left half-made).
+    let o = rt.run(&["exec", "-d", "-t", &id, "true"]);
     assert!(stderr(&o).contains("--console-socket"), "{}", stderr(&o));
     rt.ok(&["delete", "--force", &id]);
     rt.assert_clean(&[&b.path, dir.path()]);
@@ -319,4 +319,53 @@ fn exec_into_a_created_container() {
     assert_eq!(rt.state(&id).unwrap()["status"], "created");
     rt.ok(&["delete", "--force", &id]);
     rt.assert_clean(&[&b.path]);
+}
+
+#[test]
+fn a_foreground_terminal_is_proxied_without_a_console_socket() {
+    let rt = Runtime::new();
+    // run: the config asks for a terminal and nobody passes a socket (runc's `run`).
+    let b = Bundle::busybox(&["sh", "-c", "tty"]);
+    b.edit(|c| c["process"]["terminal"] = true.into());
+    let id = rt.id("runtty");
+    let o = rt.run(&["run", "-b", b.path_str(), &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).replace('\r', "").trim(), "/dev/pts/0");
+    let o = rt.run(&["run", "-d", "-b", b.path_str(), &rt.id("runtty")]);
+    assert!(
+        stderr(&o).contains("--console-socket"),
+        "detached needs one: {}",
+        stderr(&o)
+    );
+
+    // exec -t: our stdin typed into the pty, its output on our stdout, its status.
+    let (b2, id) = sleeper(&rt, "exectty");
+    let mut cmd = rt.command(&["exec", "-t", &id, "sh"]);
+    cmd.stdin(std::process::Stdio::piped());
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"echo hi-$((1+2))\nexit 5\n").unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "exec -t hung");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert_eq!(status.code(), Some(5), "{out}");
+    assert!(out.contains("hi-3"), "{out}");
+    rt.ok(&["delete", "--force", &id]);
+    rt.assert_clean(&[&b.path, &b2.path]);
 }

@@ -42,6 +42,8 @@ pub struct Created {
     pub dir: StateDir,
     pub state: ContainerState,
     pub init_pid: Pid,
+    /// With `tty_proxy`: our end of the console socketpair (the pty master is queued on it).
+    pub console: Option<std::os::fd::OwnedFd>,
     /// create's emitter, for `run` to keep reporting.
     pub em: Emitter,
 }
@@ -67,7 +69,7 @@ pub fn create(req: &CreateRequest) -> Result<Created, RuntimeError> {
         }
     };
     // The console socket resolves here, in the runtime's namespaces; init inherits it.
-    let console = match connect_console(&plan) {
+    let (console, console_ours) = match connect_console(&plan) {
         Ok(c) => c,
         Err(e) => {
             em.error("console", e_errno(&e), &e.to_string());
@@ -99,6 +101,7 @@ pub fn create(req: &CreateRequest) -> Result<Created, RuntimeError> {
             dir,
             state,
             init_pid,
+            console: console_ours,
             em,
         }),
         Err(e) => {
@@ -123,17 +126,37 @@ fn load_plan(req: &CreateRequest) -> Result<Plan, RuntimeError> {
     Ok(plan)
 }
 
+/// A connected pair standing in for `--console-socket` when the runtime proxies the
+/// terminal itself: the first end goes to the stage that makes the pty, the master
+/// arrives on the second.
+pub fn console_pair() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), RuntimeError> {
+    nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| RuntimeError::sys("socketpair for the terminal", e))
+}
+
+type ConsoleEnds = (Option<std::os::fd::OwnedFd>, Option<std::os::fd::OwnedFd>);
+
 /// runc's rule: a console socket only with a terminal, a terminal only with a socket
-/// (create always detaches).
-fn connect_console(plan: &Plan) -> Result<Option<std::os::fd::OwnedFd>, RuntimeError> {
+/// (create always detaches) or a foreground `run` that proxies it (a socketpair: init's
+/// end, and ours).
+fn connect_console(plan: &Plan) -> Result<ConsoleEnds, RuntimeError> {
     let terminal = plan.process.as_ref().is_some_and(|p| p.terminal);
     match (&plan.opts.console_socket, terminal) {
-        (Some(path), true) => Ok(Some(crate::console::connect_console_socket(path)?)),
+        (Some(path), true) => Ok((Some(crate::console::connect_console_socket(path)?), None)),
+        (None, true) if plan.opts.tty_proxy => {
+            let (theirs, ours) = console_pair()?;
+            Ok((Some(theirs), Some(ours)))
+        }
         (Some(path), false) => Err(RuntimeError::Usage(format!(
             "--console-socket {}: the config's process.terminal is false, so there is no terminal to send; set \"terminal\": true or drop --console-socket",
             path.display()
         ))),
-        (None, _) => Ok(None),
+        (None, _) => Ok((None, None)),
     }
 }
 

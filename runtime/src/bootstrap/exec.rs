@@ -18,7 +18,7 @@ use oci_spec::runtime::Process;
 
 use super::cgroup_join::JoinPlan;
 use super::channel::ChannelError;
-use super::create::{open_sink, write_pid_file, Cleanup};
+use super::create::{console_pair, open_sink, write_pid_file, Cleanup};
 use super::failure::StageFailure;
 use super::launch::{self, Launch};
 use super::plan::{self, CreateOptions, JoinNs, NamespacePlan, Plan};
@@ -39,6 +39,8 @@ pub struct ExecRequest {
     pub process: Process,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// A foreground exec without --console-socket proxies the terminal itself.
+    pub tty_proxy: bool,
     pub preserve_fds: u32,
     /// runc's `--ignore-paused`: exec into a paused container (the process starts frozen).
     pub ignore_paused: bool,
@@ -54,6 +56,8 @@ pub struct Execed {
     pub dir: StateDir,
     /// The exec command's emitter, to keep reporting (and to emit `stage_exit`).
     pub em: Emitter,
+    /// With `tty_proxy`: our end of the console socketpair (the pty master is queued on it).
+    pub console: Option<OwnedFd>,
 }
 
 /// Run the bootstrap for `req`; returns once the process has exec'd (its channel closed).
@@ -86,11 +90,12 @@ pub fn exec(req: &ExecRequest) -> Result<Execed, RuntimeError> {
         ns_pid: None,
     });
     match run(&mut em, &dir, &st, req, &exec_id) {
-        Ok(pid) => Ok(Execed {
+        Ok((pid, console)) => Ok(Execed {
             pid,
             exec_id,
             dir,
             em,
+            console,
         }),
         Err(e) => {
             if !matches!(e, RuntimeError::Stage(_)) {
@@ -114,15 +119,21 @@ fn run(
     st: &ContainerState,
     req: &ExecRequest,
     exec_id: &str,
-) -> Result<Pid, RuntimeError> {
+) -> Result<(Pid, Option<OwnedFd>), RuntimeError> {
     let process = plan::process_plan_of(&req.process).map_err(|e| {
         RuntimeError::Usage(format!(
             "exec: {}",
             e.to_string().replace("config.json: ", "")
         ))
     })?;
+    let mut ours = None;
     let console = match (&req.console_socket, process.terminal) {
         (Some(path), true) => Some(crate::console::connect_console_socket(path)?),
+        (None, true) if req.tty_proxy => {
+            let (theirs, mine) = console_pair()?;
+            ours = Some(mine);
+            Some(theirs)
+        }
         (Some(path), false) => {
             return Err(RuntimeError::Usage(format!(
                 "--console-socket {}: the process has no terminal: add --tty (or \"terminal\": true in --process)",
@@ -131,7 +142,8 @@ fn run(
         }
         (None, true) => {
             return Err(RuntimeError::Usage(
-                "--tty needs --console-socket SOCKET to send the terminal to".into(),
+                "--tty with --detach needs --console-socket SOCKET to send the terminal to"
+                    .into(),
             ))
         }
         (None, false) => None,
@@ -212,7 +224,7 @@ fn run(
     if let Some(pf) = &req.pid_file {
         write_pid_file(pf, pid)?;
     }
-    Ok(pid)
+    Ok((pid, ours))
 }
 
 /// After procReady, the exec'd process's channel either closes (the exec happened: it is

@@ -55,6 +55,8 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub console_socket: Option<PathBuf>,
+    /// No --console-socket, but a foreground `run` that proxies the terminal itself.
+    pub tty_proxy: bool,
     pub pid_file: Option<PathBuf>,
     /// `--systemd-cgroup`: read `linux.cgroupsPath` as `slice:prefix:name` (the cgroup is
     /// still managed with cgroupfs).
@@ -287,11 +289,12 @@ impl Plan {
         };
         let process = process_plan(&spec)?;
         if let Some(p) = &process {
-            if p.terminal && opts.console_socket.is_none() {
+            if p.terminal && opts.console_socket.is_none() && !opts.tty_proxy {
                 return Err(invalid(
                     "process.terminal",
                     "true, but no --console-socket was given to receive the terminal: set \
-                     \"terminal\": false in config.json, or pass --console-socket SOCKET",
+                     \"terminal\": false in config.json, pass --console-socket SOCKET, or use \
+                     a foreground `run`",
                 ));
             }
         }

@@ -92,6 +92,7 @@ pub fn run(cli: &Cli, a: &ExecArgs) -> Result<i32, RuntimeError> {
         process,
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
+        tty_proxy: !a.detach && a.console_socket.is_none(),
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         events: cli.events.clone(),
@@ -101,7 +102,11 @@ pub fn run(cli: &Cli, a: &ExecArgs) -> Result<i32, RuntimeError> {
         done.em.exit(0);
         return Ok(0);
     }
-    let code = wait_forwarding(done.pid, &mask, &mut done.em)?;
+    let master = match done.console.take() {
+        Some(ours) => Some(super::tty::master_from(&ours)?),
+        None => None,
+    };
+    let code = wait_forwarding(done.pid, &mask, &mut done.em, master.as_ref())?;
     done.em.exit(0);
     Ok(code)
 }

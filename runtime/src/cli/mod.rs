@@ -9,6 +9,7 @@ pub mod manage;
 pub mod run;
 pub mod signal;
 pub mod spec;
+pub mod tty;
 
 use std::path::PathBuf;
 
@@ -184,6 +185,7 @@ impl CreateArgs {
                 no_new_keyring: self.no_new_keyring,
                 preserve_fds: self.preserve_fds,
                 console_socket: self.console_socket.clone(),
+                tty_proxy: false,
                 pid_file: self.pid_file.clone(),
                 systemd_cgroup: cli.systemd_cgroup,
             },
@@ -223,7 +225,13 @@ pub fn execute(cli: &Cli) -> Result<i32, RuntimeError> {
             Ok(0)
         }
         Command::Start { id } => lifecycle::start(cli, id).map(|()| 0),
-        Command::Run { create, detach } => run::run(cli, &create.request(cli), *detach),
+        Command::Run { create, detach } => {
+            let mut req = create.request(cli);
+            // runc's foreground run gives the process a terminal of its own when the config
+            // asks for one and nobody takes it (no --console-socket).
+            req.opts.tty_proxy = !*detach && req.opts.console_socket.is_none();
+            run::run(cli, &req, *detach)
+        }
         Command::Exec(args) => exec::run(cli, args),
         Command::Pause { id } => manage::pause(cli, id).map(|()| 0),
         Command::Resume { id } => manage::resume(cli, id).map(|()| 0),
