@@ -9,6 +9,7 @@ pub mod cgroup_join;
 pub mod channel;
 pub mod child;
 pub mod clone;
+mod config_json;
 pub mod create;
 pub mod exec;
 mod exec_init;
