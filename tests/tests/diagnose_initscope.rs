@@ -436,3 +436,93 @@ fn stage_killed_mid_way_names_the_stage_the_signal_and_the_step() {
     );
     case.rt.assert_clean(&[&case.bundle.path]);
 }
+
+/// A `hook` that never returns: create runs it while init waits for procResume.
+fn hook_that_never_returns(hook: &str) {
+    let mut case = Case::sleeper(&format!("dg-{}", hook.to_lowercase()), false);
+    case.bundle.edit(|c| {
+        c["hooks"][hook] = serde_json::json!([{"path": "/bin/sleep", "args": ["sleep", "1000"]}])
+    });
+    case.spawn_create(None);
+    let started = case.wait_event("the hook to start", |e| e["kind"] == "hook_start");
+    assert_eq!(started["hook"], hook);
+    let h = started["hook_pid"].as_i64().unwrap() as i32;
+    let init = case.stage_pid("init");
+    let create = case.create_pid();
+    std::thread::sleep(Duration::from_millis(1100));
+    let r = case.diagnose(&case.id);
+    assert_eq!(r["status"], "creating");
+    assert_eq!(r["culprit"], h, "{r:#}");
+    let v = text(&r["verdict"]);
+    assert!(
+        v.starts_with(&format!(
+            "the {hook} hook `/bin/sleep 1000` (pid {h}) has run for "
+        )),
+        "{v}"
+    );
+    assert!(
+        v.contains("and not returned; it sleeps in clock_nanosleep"),
+        "{v}"
+    );
+    assert!(text(&r["next"]).starts_with(&format!("kill {h}")));
+    let hp = process(&r, &format!("hook {hook}"));
+    assert_eq!(hp["pid"], h);
+    assert_eq!(hp["hook"]["args"], serde_json::json!(["sleep", "1000"]));
+    assert!(hp["hook"]["age_s"].as_f64().unwrap() >= 1.0);
+    assert_eq!(hp["since"], "it started");
+    // create waits for it (through its pidfd); init waits for create's procResume.
+    let c = process(&r, "create");
+    assert_eq!(c["kind"], "hook");
+    assert_eq!(c["blocked_by"], h);
+    assert_eq!(c["waits_on"], format!("the {hook} hook (pid {h})").as_str());
+    assert_eq!(c["fd"]["kind"], "pidfd");
+    assert!(text(&c["verdict"]).contains(&format!(
+        "runs the {hook} hook `/bin/sleep 1000` (pid {h}) and waits for it to exit"
+    )));
+    let i = process(&r, "[2:INIT]");
+    assert_eq!(i["pid"], init);
+    assert_eq!(i["waits_on"], "procResume from create");
+    assert_eq!(i["blocked_by"], create);
+    assert!(
+        text(&i["other_end"]).contains(&format!("create (pid {create}")),
+        "{i:#}"
+    );
+    // The hook's own pid leads to the same container.
+    let by_pid = case.diagnose(&h.to_string());
+    assert_eq!(by_pid["container"], case.id.as_str());
+    // The viewer.
+    let (screen, details, _) = case.viewer(h);
+    assert!(
+        screen.contains(&format!(
+            "stuck: hook {h} clock_nanosleep (the {hook} hook has not returned) (+2 waiting on it)"
+        )),
+        "{screen}"
+    );
+    assert!(
+        details.contains(&format!(
+            "the {hook} hook `/bin/sleep 1000` (pid {h}) has run for"
+        )),
+        "{details}"
+    );
+    // Killed, the hook fails create, which cleans up.
+    signal(h, libc::SIGTERM);
+    let (st, err) = case.wait_create();
+    assert!(!st.success());
+    assert!(
+        err.contains(&format!(
+            "hooks.{hook}[0] (/bin/sleep) failed: killed by SIGTERM"
+        )),
+        "{err}"
+    );
+    case.rt.assert_clean(&[&case.bundle.path]);
+}
+
+#[test]
+fn prestart_hook_that_never_returns() {
+    hook_that_never_returns("prestart");
+}
+
+#[test]
+fn create_runtime_hook_that_never_returns() {
+    hook_that_never_returns("createRuntime");
+}

@@ -299,12 +299,16 @@ pub fn viewer_on(
     v.stuck_after = stuck_after;
     v.sync(&s.model);
     let screen = draw(&s, &mut v, 160, 48);
+    // Its last event (a hook has none of its own: then the newest, whose details list
+    // the other stuck processes too).
     if let Some(lane) = s.model.lane_of_pid(select) {
-        let last = (0..s.model.len() as u32)
+        if let Some(last) = (0..s.model.len() as u32)
             .rev()
-            .find(|&q| s.model.events[q as usize].lane == Some(lane));
-        v.sel = last;
-        v.follow = false;
+            .find(|&q| s.model.events[q as usize].lane == Some(lane))
+        {
+            v.sel = Some(last);
+            v.follow = false;
+        }
     }
     v.focus = Pane::Details;
     v.bottom = Pane::Details;
@@ -333,8 +337,14 @@ impl Drop for Case {
         for f in &self.frozen {
             let _ = std::fs::write(f, "THAWED");
         }
-        // Let every held or stopped stage go on, so create finishes (or fails) by itself.
+        // Let every held or stopped stage go on, so create finishes (or fails) by itself;
+        // a hook that never returns is killed (create then fails and cleans up).
         for e in read_events(&self.rt.events) {
+            if e["container"] == self.id.as_str() && e["kind"] == "hook_start" {
+                if let Some(pid) = e["hook_pid"].as_i64() {
+                    signal(pid as i32, libc::SIGKILL);
+                }
+            }
             if e["container"] == self.id.as_str() {
                 if let Some(pid) = e["pid"].as_i64() {
                     if matches!(e["stage"].as_str(), Some("parent" | "child" | "init")) {

@@ -270,7 +270,11 @@ pub fn judge(f: &StageFacts, info: Option<&ProcInfo>, ctx: &Ctx) -> Finding {
             out.since = "it started";
             out.stuck = out.for_ns.is_some_and(|n| n > ctx.stuck_after_ns);
             out.fd = p.waits_on.clone();
-            out.waits_on = describe_wait(p, out.fd.as_ref(), ctx).0;
+            out.waits_on = format!(
+                "{} (the {} hook has not returned)",
+                describe_wait(p, out.fd.as_ref(), ctx).0,
+                h.hook
+            );
             out.verdict = format!(
                 "the {} hook `{}` (pid {}) has run for {ran} and not returned; it {} ",
                 h.hook,
