@@ -159,37 +159,47 @@ fn is_stage(role: Option<Stage>) -> bool {
     )
 }
 
+/// How many of the most recent stages killed mid-way stay marked.
+const KILLED_KEPT: usize = 32;
+
 /// The lanes to judge, grouped by bootstrap: alive and silent for longer than the
-/// threshold, or killed mid-way.
+/// threshold, or killed mid-way. Cheap tests first: only candidates cost a look at the
+/// event store.
 pub fn batches(s: &Session, stuck_after_ns: u64, now_ns: u64) -> Vec<Batch> {
     let m = &s.model;
     let at = m.len() as u32;
     let mut out: Vec<(Option<u32>, Batch)> = Vec::new();
-    let over = finished(s);
-    for id in 0..m.lanes.len() as LaneId {
+    let mut over: Option<std::collections::HashSet<LaneId>> = None;
+    let mut killed_seen = 0;
+    for id in (0..m.lanes.len() as LaneId).rev() {
         let l = m.lane(id);
-        if over.contains(&id) {
+        let killed = l.exit.is_some_and(|x| !m.str(x.signal).is_empty());
+        let silent = l.exit.is_none() && now_ns.saturating_sub(l.last_ts) > stuck_after_ns;
+        if !(silent || killed && killed_seen < KILLED_KEPT) {
+            continue;
+        }
+        let execd = l.exec_at(at).is_some();
+        if !is_stage(l.role) && (l.role.is_some() || !execd) {
             continue;
         }
         // What it exec'd, if anything: the runtime itself (`runc create`, `runc init`)
         // keeps it a stage; another program means the bootstrap is over for it.
-        let ran = if l.exec_at(at).is_some() {
-            exec_args(s, id)
-        } else {
-            None
-        };
-        let runtime_itself = l.exec_at(at).is_none() || ran.is_some();
+        let ran = if execd { exec_args(s, id) } else { None };
+        if execd && ran.is_none() {
+            continue;
+        }
         // A foreign runtime's `runc init` before it names itself is a stage too.
         let init_cmd = ran
             .clone()
             .filter(|a| a.command == "init" && l.role.is_none());
-        if !(is_stage(l.role) && runtime_itself) && init_cmd.is_none() {
+        if l.role.is_none() && init_cmd.is_none() {
             continue;
         }
-        let killed = l.exit.is_some_and(|x| !m.str(x.signal).is_empty());
-        let silent = l.exit.is_none() && now_ns.saturating_sub(l.last_ts) > stuck_after_ns;
-        if !killed && !silent {
+        if over.get_or_insert_with(|| finished(s)).contains(&id) {
             continue;
+        }
+        if killed {
+            killed_seen += 1;
         }
         let mut f = facts::lane_facts(s, id);
         if let Some(a) = &ran {
@@ -203,13 +213,25 @@ pub fn batches(s: &Session, stuck_after_ns: u64, now_ns: u64) -> Vec<Batch> {
         if f.execd.is_some() {
             continue;
         }
+        let runtime = l.runtime.or(ran.as_ref().map(|a| a.runtime));
         let batch = match out.iter_mut().find(|(b, _)| *b == l.boot) {
             Some((_, b)) => b,
             None => {
+                // Its bootstrap's live processes (a foreign runtime's: the live lanes of
+                // that runtime), to name who holds the other end.
                 let members: Vec<(i32, String)> = (0..m.lanes.len() as LaneId)
                     .filter(|&o| {
-                        (l.boot.is_some() && m.lane(o).boot == l.boot && m.lane(o).exit.is_none())
-                            || o == id
+                        let lo = m.lane(o);
+                        o == id
+                            || lo.exit.is_none()
+                                && match l.boot {
+                                    Some(_) => lo.boot == l.boot,
+                                    None => {
+                                        lo.boot.is_none()
+                                            && lo.runtime.is_some()
+                                            && lo.runtime == runtime
+                                    }
+                                }
                     })
                     .map(|o| (m.lane(o).pid, m.lane_title(o, at)))
                     .collect();
@@ -220,7 +242,7 @@ pub fn batches(s: &Session, stuck_after_ns: u64, now_ns: u64) -> Vec<Batch> {
                             .boot
                             .map(|b| m.str(m.boots[b as usize].container).to_string())
                             .unwrap_or_default(),
-                        runtime: l.runtime.unwrap_or(RuntimeKind::Other),
+                        runtime: runtime.unwrap_or(RuntimeKind::Other),
                         command: command_of(s, id),
                         members,
                         stuck_after_ns,
@@ -235,27 +257,32 @@ pub fn batches(s: &Session, stuck_after_ns: u64, now_ns: u64) -> Vec<Batch> {
     out.into_iter().map(|(_, b)| b).collect()
 }
 
-/// Lanes whose bootstrap is over: init exec'd the container's program, so the runtime
-/// command that made it (`runc run` in the foreground, `initscope-runtime run`) and the
-/// stages before it wait as they should. Found up the creator chain of each such init,
-/// and from our runtime's `running`/`stopped` state.
+/// Lanes whose bootstrap is over: init exec'd the container's program and runs, so the
+/// runtime command that made it (`runc run` in the foreground, `initscope-runtime run`)
+/// and the stages before it wait as they should — found up the creator chain of each such
+/// live init — and our runtime's bootstraps in state `running`/`stopped`.
 fn finished(s: &Session) -> std::collections::HashSet<LaneId> {
     let m = &s.model;
     let at = m.len() as u32;
     let mut out = std::collections::HashSet::new();
-    for id in 0..m.lanes.len() as LaneId {
-        let l = m.lane(id);
-        let program =
-            l.role == Some(Stage::Init) && l.exec_at(at).is_some() && exec_args(s, id).is_none();
-        let state_over = l.boot.is_some_and(|b| {
-            m.boots[b as usize]
-                .state
+    let over: Vec<bool> = m
+        .boots
+        .iter()
+        .map(|b| {
+            b.state
                 .last()
                 .is_some_and(|(_, st)| matches!(m.str(*st), "running" | "stopped"))
-        });
-        if state_over {
+        })
+        .collect();
+    for id in 0..m.lanes.len() as LaneId {
+        let l = m.lane(id);
+        if l.boot.is_some_and(|b| over[b as usize]) {
             out.insert(id);
         }
+        let program = l.exit.is_none()
+            && l.role == Some(Stage::Init)
+            && l.exec_at(at).is_some()
+            && exec_args(s, id).is_none();
         if program {
             let mut cur = Some(id);
             for _ in 0..8 {
