@@ -272,3 +272,49 @@ pub fn start_ns(pid: i32) -> Option<u64> {
         .unwrap_or(100) as u64;
     Some(ticks * (1_000_000_000 / hz))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, file: &str, v: serde_json::Value) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(file), v.to_string()).unwrap();
+    }
+
+    #[test]
+    fn tells_the_runtimes_state_layouts_apart() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let me = std::process::id() as i64;
+        write(
+            &r.join("ours"),
+            "state.json",
+            serde_json::json!({"init_pid": 7, "create_pid": 6}),
+        );
+        write(
+            &r.join("rc"),
+            "state.json",
+            serde_json::json!({"init_process_pid": me}),
+        );
+        write(
+            &r.join("yk"),
+            "state.json",
+            serde_json::json!({"pid": 9, "status": "created"}),
+        );
+        write(&r.join("cr"), "status", serde_json::json!({"pid": 11}));
+        let kind = |id: &str| by_id(id, None, Some(r)).unwrap().runtime;
+        assert_eq!(kind("ours"), RuntimeKind::Initscope);
+        assert_eq!(kind("rc"), RuntimeKind::Runc);
+        assert_eq!(kind("yk"), RuntimeKind::Youki);
+        assert_eq!(kind("cr"), RuntimeKind::Crun);
+        let f = by_id("cr", None, Some(r)).unwrap();
+        assert_eq!(foreign_init_pid(&f), Some(11));
+        // A pid named as init in a state file finds its container.
+        let f = by_pid(me as i32, None, Some(r)).unwrap();
+        assert_eq!((f.id.as_str(), f.runtime), ("rc", RuntimeKind::Runc));
+        // Unknown: one line naming what was searched.
+        let e = by_id("nope", Some(RuntimeKind::Runc), Some(r)).unwrap_err();
+        assert!(e.to_string().contains(&r.display().to_string()), "{e}");
+    }
+}
