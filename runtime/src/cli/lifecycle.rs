@@ -193,6 +193,9 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
         Err(RuntimeError::NotFound { .. } | RuntimeError::Io { .. }) if force && dir.exists() => {
             return dir.remove()
         }
+        // Already gone: --force succeeds, as runc's. Clients call it after every exit and
+        // after a failed create (podman), or right after a plain `delete` (containerd).
+        Err(RuntimeError::NotFound { .. }) if force => return Ok(()),
         Err(e) => return Err(e),
     };
     let status = st.status(&dir);
