@@ -11,6 +11,7 @@ pub mod child;
 pub mod clone;
 pub mod create;
 pub mod failure;
+pub mod idmap;
 pub mod init;
 pub mod parent;
 pub mod plan;
