@@ -363,3 +363,49 @@ fn relative_bundle_and_pid_file_resolve_against_the_cwd() {
     rt.ok(&["delete", "--force", &id]);
     rt.assert_clean(&[&b.path]);
 }
+
+/// conmon and containerd's shim reap the container's process the moment it exits. `start`
+/// releases init through the fifo; a process as short as `true` may be gone, reaped, before
+/// `start` looks at it — which must still be a successful start.
+#[test]
+fn start_succeeds_when_the_process_exits_and_is_reaped_at_once() {
+    use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+    use std::sync::Arc;
+    let rt = Runtime::new();
+    let b = Bundle::busybox(&["true"]);
+    let target = Arc::new(AtomicI32::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    // Init is our child (create's stages are CLONE_PARENT): reap it as a client would.
+    let reaper = {
+        let (target, done) = (target.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let pid = target.load(Ordering::Relaxed);
+                if pid > 0 {
+                    let mut st = 0;
+                    // SAFETY: waitpid on one pid, writing into our local.
+                    if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG | libc::__WALL) } == pid {
+                        target.store(0, Ordering::Relaxed);
+                    }
+                }
+                std::hint::spin_loop();
+            }
+        })
+    };
+    for _ in 0..20 {
+        let id = rt.id("short");
+        rt.ok(&["create", "--bundle", b.path_str(), &id]);
+        let pid = rt.state(&id).unwrap()["pid"].as_i64().unwrap() as i32;
+        target.store(pid, Ordering::Relaxed);
+        rt.ok(&["start", &id]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while target.load(Ordering::Relaxed) != 0 {
+            assert!(Instant::now() < deadline, "init {pid} never exited");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        rt.ok(&["delete", &id]);
+    }
+    done.store(true, Ordering::Relaxed);
+    reaper.join().unwrap();
+    rt.assert_clean(&[&b.path]);
+}

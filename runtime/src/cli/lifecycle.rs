@@ -78,6 +78,17 @@ pub fn release_init(
     st: &ContainerState,
     em: &mut Emitter,
 ) -> Result<(), RuntimeError> {
+    // init's pidfd first: opening the fifo releases init, and a short-lived process (echo)
+    // can exit and be reaped by its parent (conmon, the shim) before we look at it.
+    let init = Pid::from_raw(st.init_pid);
+    let pidfd = pidfd_open(init).map_err(|e| match e.raw_os_error() {
+        Some(libc::ESRCH) => RuntimeError::Usage(format!(
+            "container {:?}: init (pid {init}) exited before it could be started; see {}",
+            st.id,
+            dir.events_file().display()
+        )),
+        _ => RuntimeError::io(format!("container {:?}: init (pid {init})", st.id), e),
+    })?;
     let fifo_path = dir.fifo();
     let fifo = open(
         &fifo_path,
@@ -85,9 +96,6 @@ pub fn release_init(
         Mode::empty(),
     )
     .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
-    let init = Pid::from_raw(st.init_pid);
-    let pidfd = pidfd_open(init)
-        .map_err(|e| RuntimeError::io(format!("container {:?}: init (pid {init})", st.id), e))?;
     loop {
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
