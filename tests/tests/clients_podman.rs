@@ -110,11 +110,9 @@ impl Podman {
             self.runtime_states()
         );
         let d = self.dir.path().to_str().unwrap().to_string();
-        let procs = wait_for("conmon to exit", 10, || {
-            let p = processes_mentioning(&d);
-            p.is_empty().then_some(())
+        wait_for("conmon to exit", 10, || {
+            processes_mentioning(&d).is_empty().then_some(())
         });
-        let _ = procs;
         let mounts = initscope_tests::mounts_under(&[self.dir.path().to_path_buf()]);
         assert!(mounts.is_empty(), "mounts left: {mounts:?}");
         for cg in cgroups_named(&self.cgroup_parent) {
