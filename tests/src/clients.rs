@@ -80,6 +80,35 @@ pub fn processes_mentioning(needle: &str) -> Vec<(i32, String)> {
     out
 }
 
+/// Reap zombie children of ours named in `comms` that no `Command` handle waits for: the
+/// clients' daemons (conmon, containerd's shims) daemonize and are re-parented to the test
+/// process, the subreaper, when they exit.
+pub fn reap_daemons(comms: &[&str]) {
+    let me = std::process::id().to_string();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let mut f = stat[close + 1..].split_whitespace();
+        if f.next() == Some("Z")
+            && f.next() == Some(me.as_str())
+            && comms.contains(&&stat[open + 1..close])
+            && !crate::is_spawned(pid)
+        {
+            crate::reap_if_ours(pid);
+        }
+    }
+}
+
 /// Unmount (lazily, deepest first) everything mounted at or below `dir`: what a client
 /// that crashed mid-test may have left, so the temp dir can be removed without crossing
 /// a mount. Returns what was found.

@@ -325,8 +325,16 @@ pub fn reap_if_ours(pid: i32) {
 }
 
 /// Commands [`output_with_timeout`] is waiting for: their `Child` handle reaps them, so
-/// [`reap_orphans`] (run by a test in another thread) must not.
+/// a reaper in another thread must not ([`clients::reap_daemons`]).
 static SPAWNED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Whether `pid` is a command [`output_with_timeout`] is waiting for.
+pub fn is_spawned(pid: i32) -> bool {
+    SPAWNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&pid)
+}
 
 /// Reap every zombie child of ours that is not a command we spawned (those belong to
 /// their `Child` handles): container processes orphaned to us, the subreaper.
@@ -349,12 +357,25 @@ pub fn reap_orphans() {
         let mut f = stat[close + 1..].split_whitespace();
         if f.next() == Some("Z")
             && f.next() == Some(me.as_str())
-            && comm != "initscope-runti"
-            && !SPAWNED.lock().is_ok_and(|s| s.contains(&pid))
+            && (comm.starts_with("isc:") || in_nested_pid_ns(pid))
         {
             reap_if_ours(pid);
         }
     }
+}
+
+/// Whether `pid` lives in a pid namespace below ours (its `NSpid` has more than one level):
+/// a container process. Helpers the tests spawn themselves (`busybox --list`, …) do not,
+/// so their `Command` keeps its own exit status instead of losing it to `reap_orphans`.
+fn in_nested_pid_ns(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))
+                .map(|v| v.split_whitespace().count() > 1)
+        })
+        .unwrap_or(false)
 }
 
 /// Run `cmd`, killing it and failing if it takes longer than `timeout`. Output is read

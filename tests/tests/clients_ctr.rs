@@ -12,8 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use initscope_tests::clients::{
-    cgroups_named, ok, processes_mentioning, remove_cgroup_tree, run, tool_or_skip, unmount_under,
-    wait_for,
+    cgroups_named, ok, processes_mentioning, reap_daemons, remove_cgroup_tree, run, tool_or_skip,
+    unmount_under, wait_for,
 };
 use initscope_tests::{become_subreaper, is_root, reap_orphans, runtime_bin, stderr, Bundle};
 use tempfile::TempDir;
@@ -190,6 +190,7 @@ impl Drop for Containerd {
             );
         }
         reap_orphans();
+        reap_daemons(&["containerd-shim"]);
         unmount_under(self.dir.path());
         remove_cgroup_tree(&self.cgroup_parent);
     }

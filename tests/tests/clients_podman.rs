@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use initscope_tests::clients::{
-    cgroups_named, ok, processes_mentioning, remove_cgroup_tree, run, tool_or_skip, unmount_under,
-    wait_for,
+    cgroups_named, ok, processes_mentioning, reap_daemons, remove_cgroup_tree, run, tool_or_skip,
+    unmount_under, wait_for,
 };
 use initscope_tests::{become_subreaper, is_root, runtime_bin, stderr, stdout, Bundle};
 use tempfile::TempDir;
@@ -140,6 +140,7 @@ impl Drop for Podman {
             );
         }
         initscope_tests::reap_orphans();
+        reap_daemons(&["conmon", "podman"]);
         unmount_under(self.dir.path());
         remove_cgroup_tree(&self.cgroup_parent);
     }

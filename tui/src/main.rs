@@ -1,8 +1,18 @@
-use clap::{Parser, Subcommand};
+//! `initscope`: watch a container boot.
 
-/// Watch a container boot.
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use initscope::commands::{self, export::Format, replay::ReplayOpts};
+
 #[derive(Parser)]
-#[command(name = "initscope", version)]
+#[command(
+    name = "initscope",
+    version,
+    about = "Watch a container boot: the parent/child/grandchild diagram of an OCI runtime's bootstrap"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -10,13 +20,137 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Trace a command (or running processes) with the eBPF probe and print what the kernel saw.
+    /// Step through a recording (JSONL of runtime and kernel events).
+    Replay {
+        file: PathBuf,
+        /// Start playing at N events per second.
+        #[arg(long, value_name = "N")]
+        play: Option<u32>,
+        /// Open at the end of the recording (the completed diagram).
+        #[arg(long)]
+        end: bool,
+    },
+    /// Draw a recording as an SVG sequence diagram or Mermaid text.
+    Export {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "svg")]
+        format: Format,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Build a small container and watch it boot under initscope-runtime, live (root).
+    Demo {
+        /// The runtime to run (default: initscope-runtime beside this program, else on PATH).
+        #[arg(long, value_name = "PATH")]
+        runtime: Option<PathBuf>,
+        /// Also write every event (both sources) as JSONL to FILE, for `replay`.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+        /// No user namespace in the demo container (no uid-map step).
+        #[arg(long)]
+        no_userns: bool,
+        /// Hold a stage at a step (INITSCOPE_PAUSE_AT, e.g. child:before-unshare); select
+        /// it and press c to let it go on.
+        #[arg(long, value_name = "STAGE:STEP")]
+        pause_at: Option<String>,
+        /// The host's /bin, /lib, /usr bound read-only as the rootfs (the default when
+        /// busybox-static is not installed).
+        #[arg(long)]
+        host_rootfs: bool,
+    },
+    /// Run your bundle under initscope-runtime and watch it boot, live (root).
+    Run {
+        bundle: PathBuf,
+        id: Option<String>,
+        #[arg(long, value_name = "PATH")]
+        runtime: Option<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+    },
+    /// Bind the events socket and show every initscope-runtime bootstrap as it happens.
+    Watch {
+        /// The socket to bind (default: where initscope-runtime sends, /run/initscope/events.sock
+        /// as root, $XDG_RUNTIME_DIR/initscope/events.sock otherwise).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Also write every event (both sources) as JSONL to FILE, for `replay`.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+        /// Do not load the kernel probe (runtime events only).
+        #[arg(long)]
+        no_probe: bool,
+    },
+    /// Trace a command (or running processes) with the eBPF probe: on a terminal, the
+    /// diagram; with --text or --json (or not on a terminal), what the kernel saw as text.
     Trace(initscope::trace_cmd::TraceArgs),
 }
 
-fn main() {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.cmd {
-        Cmd::Trace(args) => std::process::exit(initscope::trace_cmd::run(args)),
+    let r = match cli.cmd {
+        Cmd::Replay { file, play, end } => {
+            commands::replay::run(&file, ReplayOpts { play, at_end: end })
+        }
+        Cmd::Export {
+            file,
+            format,
+            output,
+        } => commands::export::run(&file, format, output),
+        Cmd::Demo {
+            runtime,
+            record,
+            no_userns,
+            pause_at,
+            host_rootfs,
+        } => commands::demo::run(commands::demo::DemoOpts {
+            runtime,
+            record,
+            userns: !no_userns,
+            pause_at,
+            host_rootfs,
+        }),
+        Cmd::Run {
+            bundle,
+            id,
+            runtime,
+            record,
+        } => commands::run::run(commands::run::RunOpts {
+            bundle,
+            id,
+            runtime,
+            record,
+        }),
+        Cmd::Watch {
+            socket,
+            record,
+            no_probe,
+        } => commands::watch::run(commands::watch::WatchOpts {
+            socket: socket.unwrap_or_else(initscope::sources::socket::well_known),
+            record,
+            probe: !no_probe,
+        }),
+        Cmd::Trace(args) => {
+            if let Err(e) = commands::need_bpf() {
+                eprintln!("initscope trace: {e}");
+                return ExitCode::FAILURE;
+            }
+            if args.json || args.text || !std::io::stdout().is_terminal() {
+                let status = initscope::trace_cmd::run(args);
+                return ExitCode::from(status.clamp(0, 255) as u8);
+            }
+            if let Err(e) = commands::trace_view::run(args) {
+                eprintln!("initscope trace: {e}");
+                return ExitCode::FAILURE;
+            }
+            Ok(())
+        }
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("initscope: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -1,0 +1,50 @@
+//! `initscope run BUNDLE [ID]`: like the demo, for your bundle.
+
+use std::path::PathBuf;
+
+use super::launch::{self, Launch};
+use super::CmdError;
+
+pub struct RunOpts {
+    pub bundle: PathBuf,
+    pub id: Option<String>,
+    pub runtime: Option<PathBuf>,
+    pub record: Option<PathBuf>,
+}
+
+pub fn run(o: RunOpts) -> Result<(), CmdError> {
+    super::need_root("run", super::demo::SHIPPED_OURS)?;
+    let cfg_path = o.bundle.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path)
+        .map_err(|e| CmdError::io(cfg_path.display().to_string(), e))?;
+    let cfg: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CmdError::Usage(format!("{}: not JSON: {e}", cfg_path.display())))?;
+    if cfg["process"]["terminal"] == true {
+        return Err(CmdError::Usage(format!(
+            "{}: process.terminal is true, but the viewer owns this terminal; set it to false",
+            cfg_path.display()
+        )));
+    }
+    let runtime = match o.runtime {
+        Some(r) => r,
+        None => launch::find_runtime()?,
+    };
+    let bundle = std::fs::canonicalize(&o.bundle)
+        .map_err(|e| CmdError::io(o.bundle.display().to_string(), e))?;
+    let work = tempfile::Builder::new()
+        .prefix("initscope-run-")
+        .tempdir()
+        .map_err(|e| CmdError::io("temp dir", e))?;
+    let id = o.id.unwrap_or_else(|| launch::unique_id("initscope-run"));
+    let r = launch::run(Launch {
+        runtime,
+        bundle: bundle.clone(),
+        id: id.clone(),
+        work: work.path().to_path_buf(),
+        record: o.record,
+        title: format!("run {} {id}", bundle.display()),
+        note: None,
+    });
+    super::remove_work_dir(work)?;
+    r
+}

@@ -1,0 +1,82 @@
+//! The terminal: raw mode, alternate screen and mouse capture on the way in; all of it
+//! undone on the way out — on quit, on error (Drop) and on panic (a hook that restores
+//! before the panic message is printed). SIGTERM/SIGHUP ask the loop to quit cleanly.
+
+use std::io::{self, Stdout};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Once;
+
+use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
+use crossterm::execute;
+use crossterm::terminal::{
+    disable_raw_mode, enable_raw_mode, EnterAlternateScreen, LeaveAlternateScreen,
+};
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+
+/// Set by SIGTERM/SIGHUP/SIGINT: the loop quits at its next turn.
+pub static QUIT: AtomicBool = AtomicBool::new(false);
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static HOOK: Once = Once::new();
+
+pub struct Tui {
+    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+}
+
+extern "C" fn on_signal(_: libc::c_int) {
+    QUIT.store(true, Ordering::SeqCst);
+}
+
+pub fn enter() -> io::Result<Tui> {
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+        let action = nix::sys::signal::SigAction::new(
+            nix::sys::signal::SigHandler::Handler(on_signal),
+            nix::sys::signal::SaFlags::empty(),
+            nix::sys::signal::SigSet::empty(),
+        );
+        for sig in [
+            nix::sys::signal::SIGTERM,
+            nix::sys::signal::SIGHUP,
+            nix::sys::signal::SIGINT,
+        ] {
+            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+            let _ = unsafe { nix::sys::signal::sigaction(sig, &action) };
+        }
+    });
+    enable_raw_mode()?;
+    ACTIVE.store(true, Ordering::SeqCst);
+    let mut out = io::stdout();
+    if let Err(e) = execute!(out, EnterAlternateScreen, EnableMouseCapture) {
+        restore();
+        return Err(e);
+    }
+    let mut terminal = Terminal::new(CrosstermBackend::new(out))?;
+    terminal.hide_cursor()?;
+    terminal.clear()?;
+    Ok(Tui { terminal })
+}
+
+/// Put the terminal back as it was; harmless when called twice.
+pub fn restore() {
+    if !ACTIVE.swap(false, Ordering::SeqCst) {
+        return;
+    }
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+    let _ = disable_raw_mode();
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        restore();
+    }
+}
