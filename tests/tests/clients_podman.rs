@@ -25,6 +25,10 @@ struct Podman {
     rootfs: PathBuf,
     _bundle: Bundle,
     cgroup_parent: String,
+    /// `--runtime` as podman is given it: our binary's path, or a name from
+    /// containers.conf (`CONTAINERS_CONF`, see [`Podman::with_json_log`]).
+    runtime: String,
+    containers_conf: Option<PathBuf>,
 }
 
 impl Podman {
@@ -42,8 +46,28 @@ impl Podman {
             rootfs: bundle.path.join("rootfs"),
             _bundle: bundle,
             cgroup_parent: format!("/isc-podman-{tag}-{}", std::process::id()),
+            runtime: runtime_bin().display().to_string(),
+            containers_conf: None,
             dir,
         })
+    }
+
+    /// The runtime registered in a containers.conf as `initscope` and listed in
+    /// `runtime_supports_json`: conmon then passes `--log-format=json --log FILE` and reads
+    /// the runtime's error from the file's last line.
+    fn with_json_log(mut self) -> Podman {
+        let conf = self.dir.path().join("containers.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[engine]\nruntime_supports_json = [\"initscope\"]\n\n[engine.runtimes]\ninitscope = [\"{}\"]\n",
+                runtime_bin().display()
+            ),
+        )
+        .unwrap();
+        self.containers_conf = Some(conf);
+        self.runtime = "initscope".into();
+        self
     }
 
     /// `podman` with every path private and initscope-runtime as the runtime.
@@ -59,9 +83,13 @@ impl Podman {
             .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs"])
             .args(["--events-backend", "file"])
             .arg("--runtime")
-            .arg(runtime_bin())
+            .arg(&self.runtime)
             .args(args);
         c.env_remove("INITSCOPE_EVENTS");
+        match &self.containers_conf {
+            Some(conf) => c.env("CONTAINERS_CONF", conf),
+            None => c.env_remove("CONTAINERS_CONF"),
+        };
         c
     }
 
@@ -225,5 +253,23 @@ fn podman_kill_and_rm_force_of_a_running_container() {
             .then_some(())
     });
     ok(p.cmd(&["rm", "-f", "-t", "0", &name]));
+    p.assert_clean();
+}
+
+#[test]
+fn podman_reads_the_runtimes_error_from_its_json_log() {
+    let Some(p) = Podman::new("json") else { return };
+    let p = p.with_json_log();
+    let out = ok(p.run_cmd(&["--rm"], &["echo", "through the json log"]));
+    assert_eq!(out, "through the json log\n");
+    let o = run(p.run_cmd(&["--rm"], &["no-such-program"]));
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    let err = stderr(&o);
+    // Read from --log (JSON), not from our stderr (which says "initscope-runtime: ...").
+    assert!(
+        err.contains("initscope: container init failed: exec \"no-such-program\""),
+        "{err}"
+    );
+    assert!(!err.contains("initscope-runtime: "), "{err}");
     p.assert_clean();
 }
