@@ -332,13 +332,20 @@ fn create_start_kill_delete_with_state_under_xdg_runtime_dir() {
 }
 
 #[test]
-fn delete_force_of_a_running_rootless_container() {
+fn kill_all_and_delete_force_of_rootless_containers() {
     let mut u = User::new();
     let b = u.bundle(&["sh", "-c", "sleep 1000 & sleep 1000"], |_| {});
     let id = u.id("rl-force");
     u.ok(&["run", "--detach", "--bundle", b.path_str(), &id]);
     u.wait_status(&id, "running");
     u.ok(&["delete", "--force", &id]);
+    // No cgroup of its own to walk: --all still reaches init (and its pid namespace).
+    let id = u.id("rl-all");
+    u.ok(&["run", "--detach", "--bundle", b.path_str(), &id]);
+    u.wait_status(&id, "running");
+    u.ok(&["kill", "--all", &id, "KILL"]);
+    u.wait_status(&id, "stopped");
+    u.ok(&["delete", &id]);
     u.assert_clean(&b.path);
 }
 
