@@ -80,8 +80,7 @@ impl Bundle {
         }
         std::fs::copy("/bin/busybox", bin.join("busybox"))
             .expect("/bin/busybox (Debian busybox-static; scripts/setup installs it)");
-        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        for applet in busybox_applets() {
             if applet != "busybox" {
                 let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
             }
@@ -122,6 +121,21 @@ impl Bundle {
     pub fn path_str(&self) -> &str {
         self.path.to_str().unwrap()
     }
+}
+
+/// `busybox --list`, asked once per test binary.
+fn busybox_applets() -> &'static [String] {
+    static LIST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        let list = Command::new("/bin/busybox")
+            .arg("--list")
+            .output()
+            .expect("run /bin/busybox --list");
+        String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .map(String::from)
+            .collect()
+    })
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);

@@ -12,10 +12,12 @@ use nix::unistd::Pid;
 use super::signal::parse_signal;
 use super::{root_of, Cli, ListFormat};
 use crate::bootstrap::create::open_sink;
+use crate::bootstrap::lifecycle_hooks;
 use crate::error::RuntimeError;
 use crate::events::emitter::Emitter;
 use crate::events::flags::signal_name;
 use crate::events::schema::{EventKind, Stage};
+use crate::hooks::HookKind;
 use crate::state::{list_ids, status, validate_id, ContainerState, StateDir, Status};
 use crate::sys::{kill_raw, pidfd_open};
 
@@ -57,6 +59,11 @@ pub fn start(cli: &Cli, id: &str) -> Result<(), RuntimeError> {
     if status != Status::Created {
         return Err(wrong(id, status, "only a created container can be started"));
     }
+    if st.config.process().is_none() {
+        return Err(RuntimeError::Usage(format!(
+            "container {id:?} has no process to start: its config.json has no \"process\" (the OCI spec requires one for start); delete it with --force"
+        )));
+    }
     let mut em = command_emitter(cli, &dir, Stage::Start, true);
     match release_init(&dir, &st, &mut em) {
         Ok(()) => {
@@ -71,8 +78,11 @@ pub fn start(cli: &Cli, id: &str) -> Result<(), RuntimeError> {
     }
 }
 
-/// Open exec.fifo's read side: init's blocked open returns, it writes one byte and
-/// execs. Waits on init's pidfd too, so a dead init is an error, not a hang.
+/// Open exec.fifo's read side: init's blocked open returns, it writes one byte, runs the
+/// startContainer hooks and execs. Init keeps its write end open (close-on-exec) until
+/// the exec, so EOF means the program runs and any text is init's error. Init's pidfd is
+/// watched too, so a dead init is an error, not a hang. Then the poststart hooks run
+/// (failures are warnings).
 pub fn release_init(
     dir: &StateDir,
     st: &ContainerState,
@@ -96,6 +106,16 @@ pub fn release_init(
         Mode::empty(),
     )
     .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
+    let exited = || {
+        RuntimeError::Usage(format!(
+            "container {:?}: init (pid {init}) exited before it could be started; see {}",
+            st.id,
+            dir.events_file().display()
+        ))
+    };
+    // Phase 1: init's "0" (it was released). Phase 2: EOF (exec'd) or its error text.
+    let mut released = false;
+    let mut error = Vec::new();
     loop {
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
@@ -108,27 +128,55 @@ pub fn release_init(
         }
         let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
         let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
-        if fifo_ready {
-            let mut b = [0u8; 1];
-            match nix::unistd::read(&fifo, &mut b) {
-                Ok(1) => break,
-                Err(nix::Error::EAGAIN) if !init_gone => continue,
-                _ => {}
+        let mut buf = [0u8; 4096];
+        let n = if fifo_ready {
+            match nix::unistd::read(&fifo, &mut buf) {
+                Ok(n) => Some(n),
+                Err(nix::Error::EAGAIN) => None,
+                Err(e) => return Err(RuntimeError::sys("read exec.fifo", e)),
             }
-        }
-        if init_gone || fifo_ready {
-            return Err(RuntimeError::Usage(format!(
-                "container {:?}: init (pid {init}) exited before it could be started; see {}",
-                st.id,
-                dir.events_file().display()
-            )));
+        } else {
+            None
+        };
+        match n {
+            Some(0) => break, // every writer gone: exec'd (or died, told apart below)
+            Some(n) => {
+                let data = &buf[..n];
+                let data = if released {
+                    data
+                } else {
+                    released = true;
+                    // The state moves to running the moment init is released.
+                    let _ = std::fs::remove_file(&fifo_path);
+                    em.emit(EventKind::State {
+                        status: "running".into(),
+                    });
+                    &data[1..]
+                };
+                error.extend_from_slice(data);
+            }
+            None if init_gone && !released => return Err(exited()),
+            None if init_gone => break,
+            None => {}
         }
     }
-    let _ = std::fs::remove_file(&fifo_path);
-    em.emit(EventKind::State {
-        status: "running".into(),
-    });
-    // (poststart hooks run here.)
+    if !released {
+        return Err(exited());
+    }
+    if !error.is_empty() {
+        return Err(RuntimeError::Usage(
+            String::from_utf8_lossy(&error).trim_end().to_string(),
+        ));
+    }
+    let hooks = st.config.hooks().clone();
+    let warnings = lifecycle_hooks::run(
+        HookKind::Poststart,
+        hooks.as_ref(),
+        &st.spec_state(),
+        Some(&st.bundle),
+        em,
+    )?;
+    lifecycle_hooks::warn(&warnings);
     Ok(())
 }
 
@@ -257,7 +305,6 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
     // Also for a stopped container: without a pid namespace, processes its init left
     // behind live on in the cgroup (runc's destroy kills them too).
     kill_everything(&st, &mut em)?;
-    // (poststop hooks run here.)
     if let Some(cg) = &st.cgroup {
         destroy_cgroup(cg)?;
     }
@@ -265,8 +312,25 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
     em.emit(EventKind::State {
         status: "deleted".into(),
     });
+    run_poststop(&st, &mut em);
     em.exit(0);
     Ok(())
+}
+
+/// poststop, once the container is gone (runc runs them last in its destroy): failures
+/// are warnings, the delete stands.
+pub fn run_poststop(st: &ContainerState, em: &mut Emitter) {
+    let hooks = st.config.hooks().clone();
+    match lifecycle_hooks::run(
+        HookKind::Poststop,
+        hooks.as_ref(),
+        &st.spec_state(),
+        Some(&st.bundle),
+        em,
+    ) {
+        Ok(w) => lifecycle_hooks::warn(&w),
+        Err(e) => lifecycle_hooks::warn(&[e]),
+    }
 }
 
 /// SIGKILL init and everything in the cgroup (thawing it, or frozen tasks never die),
