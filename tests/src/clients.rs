@@ -24,8 +24,10 @@ pub fn tool_or_skip(name: &str, package: &str) -> Option<PathBuf> {
     found
 }
 
-/// Run `cmd` to completion within [`CLIENT_TIMEOUT`].
-pub fn run(cmd: Command) -> Output {
+/// Run `cmd` to completion within [`CLIENT_TIMEOUT`], stdin from /dev/null (a client
+/// given the test's terminal might put it in raw mode).
+pub fn run(mut cmd: Command) -> Output {
+    cmd.stdin(std::process::Stdio::null());
     crate::output_with_timeout(cmd, CLIENT_TIMEOUT)
 }
 

@@ -1,5 +1,7 @@
 //! podman (with conmon) drives initscope-runtime as it drives runc: run and show output,
-//! exit codes and errors, a detached container that is exec'd into, stopped and removed.
+//! exit codes and errors, a detached container that is exec'd into (with and without a
+//! terminal), paused, resumed, signalled, stopped and removed — with podman's default
+//! seccomp profile.
 //!
 //! Everything podman keeps is in a temp dir (`--root`, `--runroot`, `--tmpdir`);
 //! containers go under a cgroup parent named for this test. The runtime keeps its state in
@@ -102,7 +104,6 @@ impl Podman {
             "--ulimit",
             "nproc=32768:32768",
         ]);
-        args.extend(["--security-opt", "seccomp=unconfined"]);
         args.extend(["--cgroup-parent", &self.cgroup_parent]);
         args.extend(extra);
         args.push("--rootfs");
@@ -199,7 +200,7 @@ fn podman_run_shows_output_exit_codes_and_errors() {
 }
 
 #[test]
-fn podman_detached_container_stop_and_rm() {
+fn podman_detached_container_exec_pause_stop_and_rm() {
     let Some(p) = Podman::new("life") else { return };
     let name = format!("isc-life-{}", std::process::id());
     // A TERM handler, so `podman stop` ends it with SIGTERM, not the SIGKILL fallback.
@@ -224,6 +225,27 @@ fn podman_detached_container_stop_and_rm() {
         let logs = stdout(&run(p.cmd(&["logs", &name])));
         logs.contains("started").then_some(())
     });
+
+    // exec through conmon: `exec --process F --detach --pid-file F [--tty --console-socket S]`.
+    let out = ok(p.cmd(&["exec", &name, "echo", "in-exec"]));
+    assert_eq!(out, "in-exec\n");
+    let out = ok(p.cmd(&["exec", "-t", &name, "tty"]));
+    assert_eq!(
+        out.trim_end(),
+        "/dev/pts/0",
+        "a terminal from the console socket"
+    );
+    let o = run(p.cmd(&["exec", &name, "sh", "-c", "exit 5"]));
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    let o = run(p.cmd(&["exec", &name, "no-such-program"]));
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    // pause/resume (freezer).
+    ok(p.cmd(&["pause", &name]));
+    let status = ok(p.cmd(&["inspect", "--format", "{{.State.Status}}", &name]));
+    assert_eq!(status.trim(), "paused");
+    ok(p.cmd(&["unpause", &name]));
+    let status = ok(p.cmd(&["inspect", "--format", "{{.State.Status}}", &name]));
+    assert_eq!(status.trim(), "running");
 
     let t = std::time::Instant::now();
     ok(p.cmd(&["stop", "-t", "10", &name]));
