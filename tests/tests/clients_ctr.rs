@@ -1,6 +1,6 @@
 //! containerd (through `ctr` and its runc shim v2) drives initscope-runtime as it drives
-//! runc: run with output and exit status, a detached task that is signalled, listed,
-//! killed and deleted.
+//! runc: run with output and exit status, a detached task that is exec'd into (with and
+//! without a terminal), listed (`ps`), paused, resumed, signalled, killed and deleted.
 //!
 //! Each test starts its own containerd: config, root, state, `opt` dir and sockets in a
 //! temp dir; the runtime's `--root` (`--runc-root`), the IO fifos and the cgroups are
@@ -227,7 +227,7 @@ fn ctr_run_shows_output_exit_status_and_errors() {
 }
 
 #[test]
-fn ctr_detached_task_signal_kill_delete() {
+fn ctr_detached_task_exec_ps_pause_signal_kill_delete() {
     let Some(mut c) = Containerd::start("task") else {
         return;
     };
@@ -250,6 +250,35 @@ fn ctr_detached_task_signal_kill_delete() {
         .expect("task pid");
     let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(cg.contains(&format!("{}/{id}", c.cgroup_parent)), "{cg}");
+
+    // exec: `exec --process F --detach --pid-file F [--console-socket S]` from the shim.
+    let out = ok(c.ctr(&["task", "exec", "--exec-id", "e1", &id, "echo", "in-exec"]));
+    assert_eq!(out, "in-exec\n");
+    let o = run(c.ctr(&["task", "exec", "--exec-id", "e2", &id, "sh", "-c", "exit 4"]));
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    // A terminal: ctr wants one on its own stdin, so it runs under script(1).
+    if let Some(script) = tool_or_skip("script", "bsdutils") {
+        let ctr_line = format!(
+            "{} --address {} task exec -t --exec-id e3 {id} /bin/tty",
+            c.ctr.display(),
+            c.sock().display()
+        );
+        let mut cmd = Command::new(script);
+        cmd.args(["-qec", &ctr_line, "/dev/null"]);
+        let out = ok(cmd);
+        assert!(out.contains("/dev/pts/0"), "{out:?}");
+    }
+    // ps --format json, pause, resume.
+    let ps = ok(c.ctr(&["task", "ps", &id]));
+    assert!(
+        ps.lines()
+            .any(|l| l.split_whitespace().next() == Some(&pid.to_string())),
+        "{ps}"
+    );
+    ok(c.ctr(&["task", "pause", &id]));
+    assert_eq!(c.task_status(&id).as_deref(), Some("PAUSED"));
+    ok(c.ctr(&["task", "resume", &id]));
+    assert_eq!(c.task_status(&id).as_deref(), Some("RUNNING"));
 
     // The shim passes signals by number.
     ok(c.ctr(&["task", "kill", "-s", "SIGUSR1", &id]));
