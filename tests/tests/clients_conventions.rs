@@ -74,6 +74,11 @@ fn every_commands_error_is_the_last_json_line_of_the_log() {
         vec!["state", &ghost],
         vec!["kill", &ghost, "9"],
         vec!["delete", &ghost],
+        vec!["exec", &ghost, "true"],
+        vec!["pause", &ghost],
+        vec!["resume", &ghost],
+        vec!["ps", "--format", "json", &ghost],
+        vec!["update", "--pids-limit", "10", &ghost],
     ] {
         fails_logged(&rt, &log, &cmd, &[&ghost, "does not exist"]);
     }
@@ -123,8 +128,37 @@ fn every_commands_error_is_the_last_json_line_of_the_log() {
     fails_logged(&rt, &log, &["kill", &id, "NOSUCHSIG"], &["unknown signal"]);
     rt.ok(&["start", &id]);
     fails_logged(&rt, &log, &["start", &id], &[&id, "is running"]);
+    fails_logged(&rt, &log, &["resume", &id], &[&id, "is running"]);
+    fails_logged(
+        &rt,
+        &log,
+        &["exec", &id, "no-such-program"],
+        &["executable file not found in $PATH"],
+    );
+    let process = b.path.join("bad-process.json");
+    std::fs::write(&process, "{\"args\": ").unwrap();
+    fails_logged(
+        &rt,
+        &log,
+        &["exec", "--process", process.to_str().unwrap(), &id],
+        &["bad-process.json"],
+    );
+    let resources = b.path.join("bad-resources.json");
+    std::fs::write(&resources, "not json").unwrap();
+    fails_logged(
+        &rt,
+        &log,
+        &["update", "--resources", resources.to_str().unwrap(), &id],
+        &["bad-resources.json"],
+    );
+    fails_logged(&rt, &log, &["ps", "--format", "yaml", &id], &["yaml"]);
+    rt.ok(&["pause", &id]);
+    fails_logged(&rt, &log, &["pause", &id], &[&id, "is paused"]);
+    rt.ok(&["resume", &id]);
     rt.ok(&["kill", &id, "KILL"]);
     rt.wait_status(&id, "stopped");
+    fails_logged(&rt, &log, &["exec", &id, "true"], &[&id, "is stopped"]);
+    fails_logged(&rt, &log, &["pause", &id], &[&id, "is stopped"]);
     // runc's words, which containerd's shim reads as "process already finished".
     fails_logged(
         &rt,
