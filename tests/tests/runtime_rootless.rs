@@ -322,6 +322,20 @@ fn create_start_kill_delete_with_state_under_xdg_runtime_dir() {
     let list: Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list[0]["id"], id.as_str());
 
+    // exec joins its namespaces (the user namespace first): root in there too.
+    let out = u.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo $(id -u) $(cat /proc/self/uid_map)",
+    ]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["0", "0", &u.uid.to_string(), "1"]
+    );
+    // No cgroup of its own: nothing to freeze, said so.
+    u.fails(&["pause", &id], &["pause", "rootless", "delegated"]);
     u.fails(&["delete", &id], &[&id, "is running"]);
     u.ok(&["kill", &id, "KILL"]);
     u.wait_status(&id, "stopped");
@@ -531,6 +545,10 @@ fn a_delegated_cgroup_gets_the_limits() {
         let limit = std::fs::read_to_string(d.join("c/memory.limit_in_bytes")).unwrap();
         assert_eq!(limit.trim(), (64u64 << 20).to_string());
     }
+    u.ok(&["pause", &id]);
+    assert_eq!(u.state(&id)["status"], "paused");
+    u.ok(&["resume", &id]);
+    assert_eq!(u.state(&id)["status"], "running");
     u.ok(&["delete", "--force", &id]);
     for d in &deleg.dirs {
         assert!(!d.join("c").exists(), "{} left", d.join("c").display());
