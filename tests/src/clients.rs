@@ -161,3 +161,85 @@ pub fn cgroups_named(rel: &str) -> Vec<PathBuf> {
         .filter(|p| p.is_dir())
         .collect()
 }
+
+/// A private containerd: config, root, state, `opt` dir and sockets all under `dir` (the
+/// Debian default config would use /var/lib/containerd, /run/containerd and
+/// /opt/containerd). Stopped (SIGTERM, then SIGKILL) on drop.
+pub struct ContainerdDaemon {
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl ContainerdDaemon {
+    /// Start `bin` with its files under `dir`; waits until its socket answers.
+    pub fn start(bin: &Path, dir: &Path) -> ContainerdDaemon {
+        let d = dir.display();
+        let config = format!(
+            r#"version = 2
+root = "{d}/root"
+state = "{d}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+[grpc]
+  address = "{d}/c.sock"
+[ttrpc]
+  address = "{d}/c.sock.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{d}/opt"
+"#
+        );
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let child = Command::new(bin)
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start containerd");
+        let daemon = ContainerdDaemon {
+            dir: dir.to_path_buf(),
+            child: Some(child),
+        };
+        let sock = daemon.sock();
+        wait_for("containerd to serve", 20, || {
+            std::os::unix::net::UnixStream::connect(&sock)
+                .ok()
+                .map(drop)
+        });
+        daemon
+    }
+
+    /// Its gRPC socket (for `ctr --address`, dockerd's `containerd`).
+    pub fn sock(&self) -> PathBuf {
+        self.dir.join("c.sock")
+    }
+
+    /// SIGTERM and wait (SIGKILL after 10 s).
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().ok().flatten().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ContainerdDaemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -8,12 +8,11 @@
 //! Skipped (with the reason printed) only when containerd is not installed.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use initscope_tests::clients::{
     cgroups_named, ok, processes_mentioning, reap_daemons, remove_cgroup_tree, run, tool_or_skip,
-    unmount_under, wait_for,
+    unmount_under, wait_for, ContainerdDaemon,
 };
 use initscope_tests::{become_subreaper, is_root, reap_orphans, runtime_bin, stderr, Bundle};
 use tempfile::TempDir;
@@ -21,7 +20,7 @@ use tempfile::TempDir;
 struct Containerd {
     ctr: PathBuf,
     dir: TempDir,
-    daemon: Option<Child>,
+    daemon: ContainerdDaemon,
     bundle: Bundle,
     cgroup_parent: String,
     ids: Vec<String>,
@@ -37,51 +36,19 @@ impl Containerd {
             .prefix("isc-ctd-")
             .tempdir()
             .unwrap();
-        let d = dir.path();
-        let config = format!(
-            r#"version = 2
-root = "{d}/root"
-state = "{d}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
-[grpc]
-  address = "{d}/c.sock"
-[ttrpc]
-  address = "{d}/c.sock.ttrpc"
-[debug]
-  address = ""
-[metrics]
-  address = ""
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{d}/opt"
-"#,
-            d = d.display()
-        );
-        std::fs::write(d.join("config.toml"), config).unwrap();
-        let log = std::fs::File::create(d.join("containerd.log")).unwrap();
-        let daemon = Command::new(daemon_bin)
-            .arg("--config")
-            .arg(d.join("config.toml"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start containerd");
-        let c = Containerd {
+        let daemon = ContainerdDaemon::start(&daemon_bin, dir.path());
+        Some(Containerd {
             ctr,
-            daemon: Some(daemon),
+            daemon,
             bundle: Bundle::busybox(&["true"]),
             cgroup_parent: format!("/isc-ctr-{tag}-{}", std::process::id()),
             ids: Vec::new(),
             dir,
-        };
-        wait_for("containerd to serve", 20, || {
-            run(c.ctr(&["version"])).status.success().then_some(())
-        });
-        Some(c)
+        })
     }
 
     fn sock(&self) -> PathBuf {
-        self.dir.path().join("c.sock")
+        self.daemon.sock()
     }
 
     fn ctr(&self, args: &[&str]) -> Command {
@@ -170,19 +137,7 @@ impl Drop for Containerd {
             let _ = run(self.ctr(&["task", "delete", "-f", id]));
             let _ = run(self.ctr(&["container", "rm", id]));
         }
-        if let Some(mut d) = self.daemon.take() {
-            let pid = nix::unistd::Pid::from_raw(d.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while d.try_wait().ok().flatten().is_none() {
-                if Instant::now() > deadline {
-                    let _ = d.kill();
-                    let _ = d.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        self.daemon.stop();
         for (pid, _) in processes_mentioning(&self.dir.path().display().to_string()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
@@ -252,14 +207,28 @@ fn ctr_detached_task_exec_ps_pause_signal_kill_delete() {
     assert!(cg.contains(&format!("{}/{id}", c.cgroup_parent)), "{cg}");
 
     // exec: `exec --process F --detach --pid-file F [--console-socket S]` from the shim.
-    let out = ok(c.ctr(&["task", "exec", "--exec-id", "e1", &id, "echo", "in-exec"]));
+    let fifo_dir = c.dir.path().join("fifo").display().to_string();
+    let exec = |exec_id: &str, cmd: &[&str]| {
+        let mut args = vec![
+            "task",
+            "exec",
+            "--fifo-dir",
+            &fifo_dir,
+            "--exec-id",
+            exec_id,
+        ];
+        args.push(&id);
+        args.extend(cmd);
+        c.ctr(&args)
+    };
+    let out = ok(exec("e1", &["echo", "in-exec"]));
     assert_eq!(out, "in-exec\n");
-    let o = run(c.ctr(&["task", "exec", "--exec-id", "e2", &id, "sh", "-c", "exit 4"]));
+    let o = run(exec("e2", &["sh", "-c", "exit 4"]));
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     // A terminal: ctr wants one on its own stdin, so it runs under script(1).
     if let Some(script) = tool_or_skip("script", "bsdutils") {
         let ctr_line = format!(
-            "{} --address {} task exec -t --exec-id e3 {id} /bin/tty",
+            "{} --address {} task exec -t --fifo-dir {fifo_dir} --exec-id e3 {id} /bin/tty",
             c.ctr.display(),
             c.sock().display()
         );

@@ -5,8 +5,8 @@
 //! prestart hook (libnetwork-setkey).
 //!
 //! A private dockerd: daemon.json registers the runtime as "initscope"; data-root,
-//! exec-root, pidfile and socket in a temp dir; no bridge, no iptables; containers under a
-//! cgroup parent named for this test. No registry: a busybox rootfs is `docker import`ed.
+//! exec-root, pidfile and socket in a temp dir, with a private containerd of the test's;
+//! no bridge, no iptables; containers under a cgroup parent named for this test. No registry: a busybox rootfs is `docker import`ed.
 //! Skipped (with the reason printed) only when docker is not installed.
 //! `scripts/docker-check` is the same check as a script, for a person at a shell.
 
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use initscope_tests::clients::{
     cgroups_named, ok, processes_mentioning, reap_daemons, remove_cgroup_tree, run, tool_or_skip,
-    unmount_under, wait_for,
+    unmount_under, wait_for, ContainerdDaemon,
 };
 use initscope_tests::{become_subreaper, is_root, reap_orphans, runtime_bin, stderr, Bundle};
 use tempfile::TempDir;
@@ -27,6 +27,9 @@ struct Docker {
     client: PathBuf,
     dir: TempDir,
     daemon: Option<Child>,
+    /// dockerd's containerd, ours rather than the one dockerd would start (that one keeps
+    /// its `opt` dir in /opt/containerd).
+    containerd: ContainerdDaemon,
     cgroup_parent: String,
 }
 
@@ -34,6 +37,7 @@ impl Docker {
     fn start() -> Option<Docker> {
         assert!(is_root(), "the client tests need root");
         let dockerd = tool_or_skip("dockerd", "docker.io")?;
+        let containerd_bin = tool_or_skip("containerd", "containerd")?;
         // Debian's client matches Debian's daemon; another docker earlier on PATH may not.
         let client = Some(PathBuf::from("/usr/bin/docker"))
             .filter(|p| p.is_file())
@@ -43,6 +47,9 @@ impl Docker {
             .prefix("isc-docker-")
             .tempdir()
             .unwrap();
+        let containerd_dir = dir.path().join("containerd");
+        std::fs::create_dir(&containerd_dir).unwrap();
+        let containerd = ContainerdDaemon::start(&containerd_bin, &containerd_dir);
         let d = dir.path().display().to_string();
         let cgroup_parent = format!("/isc-docker-{}", std::process::id());
         let config = serde_json::json!({
@@ -60,6 +67,7 @@ impl Docker {
             "storage-driver": "vfs",
             "exec-opts": ["native.cgroupdriver=cgroupfs"],
             "cgroup-parent": cgroup_parent,
+            "containerd": containerd.sock(),
         });
         std::fs::write(dir.path().join("daemon.json"), config.to_string()).unwrap();
         let log = std::fs::File::create(dir.path().join("dockerd.log")).unwrap();
@@ -75,6 +83,7 @@ impl Docker {
             client,
             dir,
             daemon: Some(daemon),
+            containerd,
             cgroup_parent,
         };
         wait_for("dockerd to serve", 30, || {
@@ -161,7 +170,8 @@ impl Drop for Docker {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        // Its containerd and shims, if dockerd left them.
+        self.containerd.stop();
+        // Shims, if any were left.
         for (pid, _) in processes_mentioning(&self.dir.path().display().to_string()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
@@ -169,7 +179,7 @@ impl Drop for Docker {
             );
         }
         reap_orphans();
-        reap_daemons(&["containerd", "containerd-shim"]);
+        reap_daemons(&["containerd-shim"]);
         unmount_under(self.dir.path());
         remove_cgroup_tree(&self.cgroup_parent);
     }
