@@ -200,7 +200,7 @@ fn podman_run_shows_output_exit_codes_and_errors() {
 }
 
 #[test]
-fn podman_detached_container_exec_pause_stop_and_rm() {
+fn podman_detached_container_exec_update_pause_stop_and_rm() {
     let Some(p) = Podman::new("life") else { return };
     let name = format!("isc-life-{}", std::process::id());
     // A TERM handler, so `podman stop` ends it with SIGTERM, not the SIGKILL fallback.
@@ -239,6 +239,31 @@ fn podman_detached_container_exec_pause_stop_and_rm() {
     assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
     let o = run(p.cmd(&["exec", &name, "no-such-program"]));
     assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    // update → `update --resources=FILE`.
+    ok(p.cmd(&[
+        "update",
+        "--cpu-period",
+        "100000",
+        "--cpu-quota",
+        "50000",
+        &name,
+    ]));
+    let id = ok(p.cmd(&["inspect", "--format", "{{.Id}}", &name]));
+    let cg = format!("{}/libpod-{}", p.cgroup_parent, id.trim());
+    let mut quota: Vec<String> = cgroups_named(&cg)
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("cpu.cfs_quota_us")).ok())
+        .chain(
+            cgroups_named(&cg)
+                .iter()
+                .filter_map(|d| std::fs::read_to_string(d.join("cpu.max")).ok()),
+        )
+        .collect();
+    quota.dedup(); // cpu and cpuacct may be one hierarchy under two names
+    assert!(
+        quota == ["50000\n"] || quota == ["50000 100000\n"],
+        "{cg}: {quota:?}"
+    );
     // pause/resume (freezer).
     ok(p.cmd(&["pause", &name]));
     let status = ok(p.cmd(&["inspect", "--format", "{{.State.Status}}", &name]));
