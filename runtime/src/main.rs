@@ -1,12 +1,30 @@
 //! `initscope-runtime`: parse the command line, run the command, and report an error as
 //! one line on stderr and, with `--log`, as the log's last line.
 
+use clap::error::ErrorKind;
 use clap::Parser;
 
 use initscope_runtime::cli::{self, log, Cli};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let is_error = !matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if is_error {
+                let args: Vec<_> = std::env::args_os().collect();
+                if let Some((path, format)) = log::target_from_args(&args) {
+                    log::append(&path, format, "error", &log::usage_line(&e.to_string()));
+                }
+            }
+            e.exit()
+        }
+    };
     if let (true, Some(path)) = (cli.debug, &cli.log) {
         let argv: Vec<String> = std::env::args().collect();
         log::append(

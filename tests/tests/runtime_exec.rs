@@ -273,7 +273,7 @@ fn exec_refuses_what_it_cannot_do_and_leaves_nothing() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["exec", &id, "nosuchprog"],
-            "exec failed: executable file \"nosuchprog\" not found",
+            "exec failed: exec \"nosuchprog\": executable file not found in $PATH",
         ),
         (vec!["exec", &id], "no command given"),
         (vec!["exec", "no-such-container", "true"], "does not exist"),

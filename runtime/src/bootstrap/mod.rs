@@ -14,6 +14,7 @@ pub mod create;
 pub mod exec;
 mod exec_init;
 pub mod failure;
+pub mod idmap;
 pub mod init;
 mod launch;
 pub mod lifecycle_hooks;

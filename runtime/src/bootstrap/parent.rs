@@ -202,8 +202,13 @@ fn write_time_offsets(sh: &mut Shared, pid: Pid) -> Result<(), StageFailure> {
     Ok(())
 }
 
-/// uid_map, then (setgroups, if it must be denied, and) gid_map for the child.
+/// setgroups "deny" first when unprivileged (as runc, and before gid_map as the kernel
+/// requires of a writer without CAP_SETGID), then uid_map, then gid_map for the child.
 fn write_id_maps(sh: &mut Shared, pid: Pid) -> Result<(), StageFailure> {
+    let setgroups = sh.plan.setgroups_deny.then(|| "deny".to_string());
+    if let Some(s) = &setgroups {
+        write_proc(pid, "setgroups", s, "")?;
+    }
     let uid_lines = map_lines(&sh.plan.uid_mappings);
     let content = uid_lines.join("\n") + "\n";
     write_proc(
@@ -216,10 +221,6 @@ fn write_id_maps(sh: &mut Shared, pid: Pid) -> Result<(), StageFailure> {
         target_pid: pid.as_raw(),
         lines: uid_lines,
     });
-    let setgroups = sh.plan.setgroups_deny.then(|| "deny".to_string());
-    if let Some(s) = &setgroups {
-        write_proc(pid, "setgroups", s, "")?;
-    }
     let gid_lines = map_lines(&sh.plan.gid_mappings);
     let content = gid_lines.join("\n") + "\n";
     write_proc(

@@ -277,6 +277,11 @@ impl Plan {
         if !self.rootfs.is_dir() {
             return Err(ConfigError::NoRootfs(self.rootfs.clone()));
         }
+        if self.ns.new_user {
+            let writer = super::idmap::Writer::current();
+            super::idmap::check(&self.uid_mappings, &self.gid_mappings, writer)
+                .map_err(|(field, m)| invalid(field, m))?;
+        }
         for j in &self.ns.join {
             if let Err(e) = std::fs::metadata(&j.path) {
                 return Err(invalid(

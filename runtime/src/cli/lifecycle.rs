@@ -88,6 +88,17 @@ pub fn release_init(
     st: &ContainerState,
     em: &mut Emitter,
 ) -> Result<(), RuntimeError> {
+    // init's pidfd first: opening the fifo releases init, and a short-lived process (echo)
+    // can exit and be reaped by its parent (conmon, the shim) before we look at it.
+    let init = Pid::from_raw(st.init_pid);
+    let pidfd = pidfd_open(init).map_err(|e| match e.raw_os_error() {
+        Some(libc::ESRCH) => RuntimeError::Usage(format!(
+            "container {:?}: init (pid {init}) exited before it could be started; see {}",
+            st.id,
+            dir.events_file().display()
+        )),
+        _ => RuntimeError::io(format!("container {:?}: init (pid {init})", st.id), e),
+    })?;
     let fifo_path = dir.fifo();
     let fifo = open(
         &fifo_path,
@@ -95,9 +106,6 @@ pub fn release_init(
         Mode::empty(),
     )
     .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
-    let init = Pid::from_raw(st.init_pid);
-    let pidfd = pidfd_open(init)
-        .map_err(|e| RuntimeError::io(format!("container {:?}: init (pid {init})", st.id), e))?;
     let exited = || {
         RuntimeError::Usage(format!(
             "container {:?}: init (pid {init}) exited before it could be started; see {}",
@@ -183,52 +191,91 @@ pub fn kill(cli: &Cli, id: &str, signal: Option<&str>, all: bool) -> Result<(), 
     let sig = parse_signal(signal.unwrap_or("TERM")).map_err(RuntimeError::Usage)?;
     let (dir, st) = load(cli, id)?;
     let status = st.status(&dir);
-    if matches!(status, Status::Stopped | Status::Creating) {
-        return Err(wrong(
-            id,
-            status,
-            "only a created, running or paused container can be signalled",
-        ));
+    match status {
+        // runc's wording: containerd's shim maps "container not running" to "process
+        // already finished" (a kill racing the exit is no error to docker or ctr).
+        Status::Stopped if !all => {
+            return Err(wrong(
+                id,
+                status,
+                "container not running, nothing to signal",
+            ))
+        }
+        // kill --all of a stopped container signals what its init left in the cgroup
+        // (no pid namespace), as runc's.
+        Status::Stopped => {}
+        Status::Creating => {
+            return Err(wrong(
+                id,
+                status,
+                "only a created, running or paused container can be signalled",
+            ))
+        }
+        _ => {}
     }
     let mut em = command_emitter(cli, &dir, Stage::Kill, true);
-    let named = nix::sys::signal::Signal::try_from(sig).ok();
-    if let (true, Some(cg), Some(signal)) = (all, &st.cgroup, named) {
-        // Freeze, signal every pid, thaw: nothing forks away in between (runc's way).
-        let pids = cg.kill_all(signal)?;
-        for pid in pids {
-            em.emit(EventKind::Signal {
-                signal: signal_name(sig),
-                target_pid: pid.as_raw(),
-            });
+    let result = send_signal(&st, sig, all, status != Status::Stopped);
+    let code = match &result {
+        Ok(pids) => {
+            for pid in pids {
+                em.emit(EventKind::Signal {
+                    signal: signal_name(sig),
+                    target_pid: pid.as_raw(),
+                });
+            }
+            0
         }
-        em.exit(0);
-        return Ok(());
-    }
-    let mut targets = vec![Pid::from_raw(st.init_pid)];
-    if all {
-        if let Some(cg) = &st.cgroup {
-            targets.extend(cg.pids()?.into_iter().filter(|p| p.as_raw() != st.init_pid));
-        }
-    }
-    for pid in targets {
-        match kill_raw(pid, sig) {
-            Ok(()) => em.emit(EventKind::Signal {
-                signal: signal_name(sig),
-                target_pid: pid.as_raw(),
-            }),
-            // A process of --all may exit meanwhile; init must get it.
-            Err(nix::Error::ESRCH) if pid.as_raw() != st.init_pid => {}
-            Err(e) => {
-                em.exit(1);
-                return Err(RuntimeError::sys(
-                    format!("kill {} {pid}", signal_name(sig)),
-                    e,
-                ));
+        Err(_) => 1,
+    };
+    em.exit(code);
+    result.map(|_| ())
+}
+
+/// Signal init (if `init_alive`) and, with `all`, every process of the cgroup; the pids
+/// signalled.
+fn send_signal(
+    st: &ContainerState,
+    sig: i32,
+    all: bool,
+    init_alive: bool,
+) -> Result<Vec<Pid>, RuntimeError> {
+    let init = Pid::from_raw(st.init_pid);
+    let mut done = Vec::new();
+    if let (true, Some(cg)) = (all, &st.cgroup) {
+        match nix::sys::signal::Signal::try_from(sig) {
+            // Freeze, signal every pid, thaw: nothing forks away in between (runc's way).
+            Ok(signal) => done = cg.kill_all(signal)?,
+            Err(_) => {
+                for pid in cg.pids()? {
+                    match kill_raw(pid, sig) {
+                        Ok(()) => done.push(pid),
+                        Err(nix::Error::ESRCH) => {} // exited meanwhile
+                        Err(e) => {
+                            return Err(RuntimeError::sys(
+                                format!("kill {} {pid}", signal_name(sig)),
+                                e,
+                            ))
+                        }
+                    }
+                }
             }
         }
     }
-    em.exit(0);
-    Ok(())
+    // Init itself, unless the cgroup walk got it (a rootless container has no cgroup of
+    // its own to walk). Never a stopped init's pid: it may be someone else's by now.
+    if init_alive && !done.contains(&init) {
+        match kill_raw(init, sig) {
+            Ok(()) => done.push(init),
+            Err(nix::Error::ESRCH) if all => {}
+            Err(e) => {
+                return Err(RuntimeError::sys(
+                    format!("kill {} {init}", signal_name(sig)),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(done)
 }
 
 pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
@@ -241,6 +288,9 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
         Err(RuntimeError::NotFound { .. } | RuntimeError::Io { .. }) if force && dir.exists() => {
             return dir.remove()
         }
+        // Already gone: --force succeeds, as runc's. Clients call it after every exit and
+        // after a failed create (podman), or right after a plain `delete` (containerd).
+        Err(RuntimeError::NotFound { .. }) if force => return Ok(()),
         Err(e) => return Err(e),
     };
     let status = st.status(&dir);
