@@ -24,6 +24,12 @@ pub enum RuntimeError {
     Stage(StageFailure),
     #[error("{0}")]
     Cgroup(#[from] CgroupError),
+    #[error("{0}")]
+    Hook(#[from] crate::hooks::HookError),
+    #[error("{0}")]
+    Seccomp(#[from] crate::seccomp::SeccompError),
+    #[error("{0}")]
+    Console(#[from] crate::console::ConsoleError),
     #[error("container {id:?} is {status}: {what}")]
     WrongStatus {
         id: String,

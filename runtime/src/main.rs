@@ -10,8 +10,14 @@ fn main() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help
         Err(e) => {
-            // One line, like every other error (clients show the first line only).
-            eprintln!("initscope-runtime: {}", cli::usage_error_line(&e));
+            // One line, like every other error (clients show the first line only), on
+            // stderr and as the last line of --log.
+            let line = log::usage_line(&e.to_string());
+            let args: Vec<_> = std::env::args_os().collect();
+            if let Some((path, format)) = log::target_from_args(&args) {
+                log::append(&path, format, "error", &line);
+            }
+            eprintln!("initscope-runtime: {line}");
             std::process::exit(2);
         }
     };

@@ -1,7 +1,7 @@
 //! Namespaces: config types ↔ `CLONE_NEW*` bits, joining by path (setns) and creating
 //! (unshare), each reported as an event after it succeeded.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::fcntl::{open, OFlag};
 use nix::sched::CloneFlags;
@@ -44,8 +44,12 @@ pub fn join_rank(flag: u64) -> u8 {
 /// first, as runc does, so joining one cannot hide the next.
 pub fn join_all(join: &[JoinNs], em: &mut Emitter) -> Result<(), StageFailure> {
     let stage = em.stage();
-    let mut fds: Vec<(OwnedFd, &JoinNs)> = Vec::with_capacity(join.len());
+    let mut fds: Vec<(Option<OwnedFd>, &JoinNs)> = Vec::with_capacity(join.len());
     for j in join {
+        if j.fd.is_some() {
+            fds.push((None, j));
+            continue;
+        }
         let fd = open(&j.path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
             StageFailure::sys(
                 stage,
@@ -54,11 +58,18 @@ pub fn join_all(join: &[JoinNs], em: &mut Emitter) -> Result<(), StageFailure> {
                 e,
             )
         })?;
-        fds.push((fd, j));
+        fds.push((Some(fd), j));
     }
-    for (fd, j) in fds {
+    for (owned, j) in fds {
         let flags = CloneFlags::from_bits_retain(j.flag as i32);
-        nix::sched::setns(&fd, flags).map_err(|e| {
+        let fd = match (&owned, j.fd) {
+            (Some(fd), _) => fd.as_fd(),
+            // SAFETY: the fd was opened by the caller before the clones and stays open in
+            // this process (it is only closed at exec); borrowed for this one call.
+            (None, Some(raw)) => unsafe { BorrowedFd::borrow_raw(raw) },
+            (None, None) => unreachable!("a join without a path fd"),
+        };
+        nix::sched::setns(fd, flags).map_err(|e| {
             StageFailure::sys(
                 stage,
                 "setns",

@@ -4,6 +4,7 @@
 //! every pid its containers' stages had) — so tests running beside other people's
 //! containers on the same machine neither see nor disturb them.
 
+pub mod clients;
 pub mod leaks;
 pub mod soak;
 
@@ -81,8 +82,7 @@ impl Bundle {
         }
         std::fs::copy("/bin/busybox", bin.join("busybox"))
             .expect("/bin/busybox (Debian busybox-static; scripts/setup installs it)");
-        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        for applet in busybox_applets() {
             if applet != "busybox" {
                 let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
             }
@@ -123,6 +123,21 @@ impl Bundle {
     pub fn path_str(&self) -> &str {
         self.path.to_str().unwrap()
     }
+}
+
+/// `busybox --list`, asked once per test binary.
+fn busybox_applets() -> &'static [String] {
+    static LIST: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| {
+        let list = Command::new("/bin/busybox")
+            .arg("--list")
+            .output()
+            .expect("run /bin/busybox --list");
+        String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .map(String::from)
+            .collect()
+    })
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -325,8 +340,20 @@ pub fn reap_if_ours(pid: i32) {
     }
 }
 
-/// Reap every zombie child of ours that is not a runtime command we spawned (those belong
-/// to their `Child` handles): container processes orphaned to us, the subreaper.
+/// Commands [`output_with_timeout`] is waiting for: their `Child` handle reaps them, so
+/// a reaper in another thread must not ([`clients::reap_daemons`]).
+static SPAWNED: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Whether `pid` is a command [`output_with_timeout`] is waiting for.
+pub fn is_spawned(pid: i32) -> bool {
+    SPAWNED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&pid)
+}
+
+/// Reap every zombie child of ours that is not a command we spawned (those belong to
+/// their `Child` handles): container processes orphaned to us, the subreaper.
 pub fn reap_orphans() {
     let me = std::process::id().to_string();
     let Ok(rd) = std::fs::read_dir("/proc") else {
@@ -373,7 +400,15 @@ fn in_nested_pid_ns(pid: i32) -> bool {
 pub fn output_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
     use std::os::fd::AsRawFd;
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn initscope-runtime");
+    let mut child = {
+        // Registered before another thread's reap_orphans can see it exit.
+        let mut spawned = SPAWNED.lock().unwrap_or_else(|e| e.into_inner());
+        let child = cmd.spawn().expect("spawn initscope-runtime");
+        spawned.push(child.id() as i32);
+        child
+    };
+    let pid = child.id() as i32;
+    let _unregister = Unregister(pid);
     let so = child.stdout.take().unwrap();
     let se = child.stderr.take().unwrap();
     for fd in [so.as_raw_fd(), se.as_raw_fd()] {
@@ -417,6 +452,17 @@ pub fn output_with_timeout(mut cmd: Command, timeout: Duration) -> Output {
         status,
         stdout: out,
         stderr: err,
+    }
+}
+
+/// Forgets a spawned command once its handle has reaped it (or the test panicked).
+struct Unregister(i32);
+
+impl Drop for Unregister {
+    fn drop(&mut self) {
+        if let Ok(mut s) = SPAWNED.lock() {
+            s.retain(|p| *p != self.0);
+        }
     }
 }
 

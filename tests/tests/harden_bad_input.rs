@@ -132,11 +132,32 @@ fn cases() -> Vec<Case> {
             want: &["root", "missing"],
         },
         Case {
-            name: "no process",
+            name: "a hook with a relative path",
+            input: Config(|v, _| v["hooks"] = json!({"createRuntime": [{"path": "hook.sh"}]})),
+            want: &["hooks.createRuntime[0].path", "hook.sh"],
+        },
+        Case {
+            name: "a hook that fails (create is undone)",
             input: Config(|v, _| {
-                v.as_object_mut().unwrap().remove("process");
+                v["hooks"] = json!({"createRuntime": [{"path": "/bin/false", "args": ["false"]}]})
             }),
-            want: &["process", "missing"],
+            want: &["hooks.createRuntime[0]", "/bin/false", "exit status 1"],
+        },
+        Case {
+            name: "an unknown seccomp action",
+            input: Config(|v, _| v["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_FLY"})),
+            want: &["linux.seccomp", "SCMP_ACT_FLY"],
+        },
+        Case {
+            name: "a seccomp argument index beyond 5",
+            input: Config(|v, _| {
+                v["linux"]["seccomp"] = json!({
+                    "defaultAction": "SCMP_ACT_ALLOW",
+                    "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO",
+                                  "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]
+                })
+            }),
+            want: &["linux.seccomp.syscalls[0].args[0].index"],
         },
         // --- wrong types: the field is named
         Case {

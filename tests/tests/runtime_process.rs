@@ -163,7 +163,9 @@ fn executable_found_in_the_containers_path_only() {
     let out = rt.run(&["create", "-b", b.path_str(), &id]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("\"true\" not found in the container's $PATH (/usr/bin)"),
+        stderr(&out).contains(
+            "exec \"true\": executable file not found in $PATH of the container (/usr/bin)"
+        ),
         "{}",
         stderr(&out)
     );

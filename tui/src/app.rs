@@ -48,6 +48,8 @@ pub fn run(
     let mut dirty = true;
     let mut last_draw = Instant::now() - FRAME;
     let mut last_proc = Instant::now() - PROC_EVERY;
+    // Live: stuck stages are judged from /proc on a worker thread, off the drawing path.
+    let mut monitor = (view.mode == Mode::Live).then(crate::diagnose::live::Monitor::new);
     view.sources = sources.iter().map(|s| s.describe()).collect();
     view.sync(&session.model);
     loop {
@@ -113,6 +115,12 @@ pub fn run(
         }
         if view.tick(&session.model, Instant::now()) {
             dirty = true;
+        }
+        if let Some(mon) = monitor.as_mut() {
+            let now = view.now_ns(&session.model);
+            if mon.refresh(session, view.stuck_after, now) {
+                dirty = true;
+            }
         }
         if view.mode == Mode::Live && last_proc.elapsed() >= PROC_EVERY {
             last_proc = Instant::now();

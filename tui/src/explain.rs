@@ -27,6 +27,7 @@ fn stage_role(stage: Stage) -> &'static str {
         Stage::Child => "[1:CHILD] is stage 1 (STAGE_CHILD). It joins the namespaces config.json names by path (setns), creates the new ones (unshare), and then clones once more, because a new PID namespace only applies to children born after the unshare.",
         Stage::Init => "[2:INIT] is stage 2 (STAGE_INIT): PID 1 of the new PID namespace, the container's init. It prepares the root filesystem, drops privileges, and finally execs the user's program in place — same pid, so the program becomes PID 1.",
         Stage::Start => "`start` is a separate command, run later (by you, podman, containerd). It opens exec.fifo for reading, which releases init to exec the user's program.",
+        Stage::Exec => "`exec` plays create's role for a process joining a running container (what `runc exec` is): it starts the same stages, but stage 1 joins every namespace of the container with setns instead of creating new ones, and stage 2 — inside the container's PID namespace because setns(CLONE_NEWPID), like unshare, only applies to children — is the new process, with whatever pid the namespace gives it (never 1).",
         Stage::Hook => "A hook: a program from config.json's `hooks` that the runtime runs at a fixed point of the lifecycle, with the container's state on its stdin.",
         _ => "A runtime command acting on an existing container.",
     }
@@ -92,6 +93,10 @@ fn runtime(e: &RuntimeEvent) -> Vec<String> {
             "Stage 0 writes /proc/{target_pid}/gid_map.{} An unprivileged writer must first write \"deny\" to setgroups, so that nobody can drop supplementary groups to get around group-based denials.",
             setgroups.as_ref().map(|s| format!(" setgroups was set to {s:?} first.")).unwrap_or_default()
         )),
+        EventKind::TimeOffsets { target_pid, lines } => out.push(format!(
+            "Stage 0 writes /proc/{target_pid}/timens_offsets ({}): the clocks of stage 1's new time namespace are shifted before any process enters it — afterwards the kernel refuses. Init, cloned next, is the first process in it, and sees CLOCK_MONOTONIC and CLOCK_BOOTTIME (/proc/uptime) moved by these offsets. (Current runc; runc 1.1 has no time namespaces.)",
+            lines.join("; ")
+        )),
         EventKind::CgroupJoin { .. } => out.push("The process is moved into the container's cgroup (on every hierarchy) before the next stages are cloned, so they are born inside it, accounted and limited from their first instruction. runc's create moves stage 0 in from outside; initscope-runtime makes stage 0 inside cgroup2 (clone3 with CLONE_INTO_CGROUP) and stage 0 joins the v1 hierarchies here itself.".to_string()),
         EventKind::Mount { .. } | EventKind::Device { .. } | EventKind::Symlink { .. } => out.push("Init prepares the root filesystem inside its new mount namespace: it bind-mounts the rootfs onto itself (pivot_root needs a mount point), mounts /proc, a tmpfs on /dev, devpts, shm, mqueue, sysfs and cgroup as config.json lists them, creates the device nodes (or bind-mounts them in a user namespace, where mknod is not allowed) and the /dev/fd, /dev/std* symlinks.".to_string()),
         EventKind::MaskPath { .. } | EventKind::ReadonlyPath { .. } => out.push("After the pivot, paths that would leak or change host state are hidden (/dev/null bound over files, an empty read-only tmpfs over directories: maskedPaths) or remounted read-only (readonlyPaths) — /proc/kcore, /proc/sys and friends.".to_string()),
@@ -141,6 +146,15 @@ fn runtime(e: &RuntimeEvent) -> Vec<String> {
                 out.push(format!("{dropped} events of this process could not be streamed live (the viewer's socket was full); the container's events.jsonl still has them."));
             }
         }
+        EventKind::StageDied { dead_stage, dead_pid, signal, exit_status, last_step } => out.push(format!(
+            "create saw {} (pid {dead_pid}) {} after its last step, {last_step:?}, without a word from it — a stage cannot report its own SIGKILL. Its peers read end-of-file on their channels and give up; create kills what is left, removes the cgroup and the state directory, and fails.",
+            crate::model::roles::stage_title(*dead_stage),
+            match (signal, exit_status) {
+                (Some(s), _) => format!("killed by {s}"),
+                (None, Some(c)) => format!("exit with status {c}"),
+                _ => "die".to_string(),
+            }
+        )),
         EventKind::Error { step, message, errno } => out.push(format!(
             "Step {step:?} failed{}: {message}. In runc the failing stage reports the error to its parent over the sync channel and exits; create then cleans up.",
             errno.map(|n| format!(" (errno {n})")).unwrap_or_default()

@@ -169,6 +169,21 @@ pub fn runtime_note(e: &RuntimeEvent) -> String {
         EventKind::State { status } => format!("state: {status}"),
         EventKind::Signal { signal, target_pid } => format!("kill {signal} → {target_pid}"),
         EventKind::Paused { step } => format!("paused at {step}"),
+        EventKind::StageDied {
+            dead_stage,
+            dead_pid,
+            signal,
+            exit_status,
+            ..
+        } => format!(
+            "{} {dead_pid} {}",
+            crate::model::roles::stage_title(*dead_stage),
+            match (signal, exit_status) {
+                (Some(s), _) => format!("killed by {s}"),
+                (None, Some(c)) => format!("exited {c}"),
+                _ => "died".into(),
+            }
+        ),
         other => other.name().replace('_', " "),
     }
 }

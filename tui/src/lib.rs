@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod commands;
+pub mod diagnose;
 pub mod event;
 pub mod explain;
 pub mod export;

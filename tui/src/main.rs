@@ -3,6 +3,7 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use initscope::commands::{self, export::Format, replay::ReplayOpts};
@@ -16,6 +17,26 @@ use initscope::commands::{self, export::Format, replay::ReplayOpts};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// A stage that reports nothing for this long is diagnosed and, if it is stuck,
+    /// drawn red (live viewers; `diagnose` calls it stuck).
+    #[arg(long, global = true, value_name = "SECONDS", default_value = "2", value_parser = parse_secs)]
+    stuck_after: Duration,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{s:?} is not a number of seconds (e.g. 2 or 0.5)"))
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RuntimeArg {
+    Initscope,
+    Runc,
+    Crun,
+    Youki,
 }
 
 #[derive(Subcommand)]
@@ -81,6 +102,25 @@ enum Cmd {
         #[arg(long)]
         no_probe: bool,
     },
+    /// Which stage of a container's bootstrap waits for what, who holds the other end,
+    /// since when, and what to do: from the runtime's state and events and from /proc.
+    Diagnose {
+        /// A container id, or the pid of any of its processes.
+        target: String,
+        /// The runtime that made it (default: look in each one's state root).
+        #[arg(long, value_enum)]
+        runtime: Option<RuntimeArg>,
+        /// The runtime's state root (its --root).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+        /// Read this JSONL log instead of the state directory's events.jsonl (the runtime's
+        /// --events file, or a recording): a failed create leaves no state directory.
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Trace a command (or running processes) with the eBPF probe: on a terminal, the
     /// diagram; with --text or --json (or not on a terminal), what the kernel saw as text.
     Trace(initscope::trace_cmd::TraceArgs),
@@ -88,7 +128,34 @@ enum Cmd {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    initscope::view::set_default_stuck_after(cli.stuck_after);
     let r = match cli.cmd {
+        Cmd::Diagnose {
+            target,
+            runtime,
+            root,
+            events,
+            json,
+        } => {
+            use initscope::model::RuntimeKind;
+            let opts = initscope::diagnose::Opts {
+                target,
+                runtime: runtime.map(|r| match r {
+                    RuntimeArg::Initscope => RuntimeKind::Initscope,
+                    RuntimeArg::Runc => RuntimeKind::Runc,
+                    RuntimeArg::Crun => RuntimeKind::Crun,
+                    RuntimeArg::Youki => RuntimeKind::Youki,
+                }),
+                root,
+                events,
+                stuck_after: cli.stuck_after,
+            };
+            if let Err(e) = commands::diagnose::run(&opts, json) {
+                eprintln!("initscope diagnose: {e}");
+                return ExitCode::FAILURE;
+            }
+            Ok(())
+        }
         Cmd::Replay { file, play, end } => {
             commands::replay::run(&file, ReplayOpts { play, at_end: end })
         }

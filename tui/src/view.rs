@@ -14,6 +14,17 @@ use crate::procinfo::ProcInfo;
 use crate::session::Session;
 use crate::ui::theme::Theme;
 
+/// `--stuck-after` as given on the command line (default 2 s), for views made later.
+static STUCK_AFTER_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(2000);
+
+/// Set the threshold new views start with (`--stuck-after`).
+pub fn set_default_stuck_after(d: Duration) {
+    STUCK_AFTER_MS.store(
+        d.as_millis().min(u64::MAX as u128) as u64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Live,
@@ -168,7 +179,9 @@ impl View {
             hits: Hits::default(),
             procinfo: None,
             started: Instant::now(),
-            stuck_after: Duration::from_secs(2),
+            stuck_after: Duration::from_millis(
+                STUCK_AFTER_MS.load(std::sync::atomic::Ordering::Relaxed),
+            ),
         }
     }
 
@@ -366,11 +379,29 @@ impl View {
         Action::None
     }
 
-    /// The pid of the selected process if it stopped itself at a pause point.
+    /// The pid of the selected process if it stopped itself at a pause point — or, when
+    /// the selection is elsewhere, of the one process held at a pause point.
     fn paused_pid(&self, m: &Model) -> Option<i32> {
-        let lane = m.events.get(self.sel? as usize)?.lane?;
-        let l = m.lane(lane);
-        matches!(l.status_at(self.at(m)), crate::model::Status::Paused { .. }).then_some(l.pid)
+        let at = self.at(m);
+        let held = |l: &crate::model::Lane| {
+            l.exit_at(at).is_none()
+                && matches!(l.status_at(at), crate::model::Status::Paused { .. })
+        };
+        if let Some(lane) = self
+            .sel
+            .and_then(|s| m.events.get(s as usize))
+            .and_then(|e| e.lane)
+        {
+            let l = m.lane(lane);
+            if held(l) {
+                return Some(l.pid);
+            }
+        }
+        let mut all = m.lanes.iter().filter(|l| held(l));
+        match (all.next(), all.next()) {
+            (Some(l), None) => Some(l.pid),
+            _ => None,
+        }
     }
 
     fn cycle_focus(&mut self, d: i32) {

@@ -134,6 +134,7 @@ fn a_stuck_stage_is_red_with_its_verdict() {
             since_ns: 0,
             waits_on: "exec.fifo".into(),
             verdict: "init is waiting for `start`: run initscope-runtime start demo".into(),
+            ..Diagnosis::default()
         }),
     );
     let mut v = View::new(Mode::Replay, "t");

@@ -11,7 +11,7 @@ use super::channel::{Channel, ChannelError};
 use super::clone::{clone_stage, Cloned, CLONE_PARENT, EXIT_SIGCHLD};
 use super::failure::StageFailure;
 use super::sync::SyncMsg;
-use super::{init, InitEnds, Shared, COMM_CHILD};
+use super::{exec_init, init, InitEnds, Shared, COMM_CHILD};
 use crate::events::schema::Stage;
 use crate::namespaces;
 
@@ -32,7 +32,11 @@ pub fn run(mut sh: Shared, to_parent: Channel, init_parent: Channel, ends: InitE
         )),
         Ok(Cloned::Child) => {
             drop(to_parent);
-            init::run(sh, init_parent, ends)
+            if sh.plan.exec.is_some() {
+                exec_init::run(sh, init_parent, ends)
+            } else {
+                init::run(sh, init_parent, ends)
+            }
         }
         Ok(Cloned::Parent(init_pid)) => {
             drop(init_parent);
@@ -64,7 +68,8 @@ fn enter_namespaces(sh: &mut Shared, to_parent: &Channel) -> Result<(), StageFai
     if ns.new_user {
         sh.em.pause_point("before-unshare-user");
         namespaces::unshare(libc::CLONE_NEWUSER as u64, &mut sh.em)?;
-        // The parent writes our maps from outside; it must be able to open our /proc files.
+        // The parent writes our maps from outside; it must be able to open our /proc files
+        // (a non-dumpable process's belong to root: a rootless parent could not).
         let _ = nix::sys::prctl::set_dumpable(true);
         to_parent
             .send(&mut sh.em, SyncMsg::UsermapPls, None)
@@ -72,6 +77,7 @@ fn enter_namespaces(sh: &mut Shared, to_parent: &Channel) -> Result<(), StageFai
         to_parent
             .expect(&mut sh.em, SyncMsg::UsermapAck)
             .map_err(fail)?;
+        let _ = nix::sys::prctl::set_dumpable(false);
         let root = Uid::from_raw(0);
         nix::unistd::setresuid(root, root, root).map_err(|e| {
             StageFailure::sys(
@@ -84,5 +90,17 @@ fn enter_namespaces(sh: &mut Shared, to_parent: &Channel) -> Result<(), StageFai
     }
     sh.em.pause_point("before-unshare");
     namespaces::unshare(ns.unshare, &mut sh.em)?;
+    if !sh.plan.time_offsets.is_empty() {
+        // The new time namespace applies to our children: its offsets must be written
+        // before init is cloned into it. The parent writes them (current runc's order).
+        let _ = nix::sys::prctl::set_dumpable(true);
+        to_parent
+            .send(&mut sh.em, SyncMsg::TimeoffsetsPls, None)
+            .map_err(fail)?;
+        to_parent
+            .expect(&mut sh.em, SyncMsg::TimeoffsetsAck)
+            .map_err(fail)?;
+        let _ = nix::sys::prctl::set_dumpable(false);
+    }
     Ok(())
 }

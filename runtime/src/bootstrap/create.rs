@@ -6,7 +6,6 @@
 //! pidfd and the error pipe so that a failure or a death is noticed at once. On failure
 //! it prints one line, kills and reaps every stage, removes the cgroup and the state dir.
 
-use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -17,12 +16,9 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use super::cgroup_join::JoinPlan;
-use super::channel::Channel;
-use super::clone::{clone_stage, clone_stage_into_cgroup, Cloned, EXIT_SIGCHLD};
+use super::launch::{self, Launch};
 use super::plan::{self, CreateOptions, Plan};
-use super::sync::SyncMsg;
-use super::watch::{Watch, Watched};
-use super::{parent, InitEnds, Shared};
+use super::watch::SeccompAgent;
 use crate::cgroups::Cgroup;
 use crate::error::RuntimeError;
 use crate::events::emitter::Emitter;
@@ -46,6 +42,8 @@ pub struct Created {
     pub dir: StateDir,
     pub state: ContainerState,
     pub init_pid: Pid,
+    /// With `tty_proxy`: our end of the console socketpair (the pty master is queued on it).
+    pub console: Option<std::os::fd::OwnedFd>,
     /// create's emitter, for `run` to keep reporting.
     pub em: Emitter,
 }
@@ -70,10 +68,19 @@ pub fn create(req: &CreateRequest) -> Result<Created, RuntimeError> {
             return Err(e);
         }
     };
+    // The console socket resolves here, in the runtime's namespaces; init inherits it.
+    let (console, console_ours) = match connect_console(&plan) {
+        Ok(c) => c,
+        Err(e) => {
+            em.error("console", e_errno(&e), &e.to_string());
+            em.exit(1);
+            return Err(e);
+        }
+    };
     let dir = StateDir::new(&req.root, &req.id);
     dir.create()?;
     let mut cleanup = Cleanup {
-        dir: dir.clone(),
+        dir: Some(dir.clone()),
         cgroup: None,
         pids: Vec::new(),
     };
@@ -89,11 +96,12 @@ pub fn create(req: &CreateRequest) -> Result<Created, RuntimeError> {
         ppid: nix::unistd::getppid().as_raw(),
         ns_pid: None,
     });
-    match bootstrap(&mut em, plan, &dir, &mut cleanup) {
+    match bootstrap(&mut em, plan, console, &dir, &mut cleanup) {
         Ok((state, init_pid)) => Ok(Created {
             dir,
             state,
             init_pid,
+            console: console_ours,
             em,
         }),
         Err(mut e) => {
@@ -149,15 +157,57 @@ fn load_plan(req: &CreateRequest) -> Result<Plan, RuntimeError> {
     Ok(plan)
 }
 
+/// A connected pair standing in for `--console-socket` when the runtime proxies the
+/// terminal itself: the first end goes to the stage that makes the pty, the master
+/// arrives on the second.
+pub fn console_pair() -> Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd), RuntimeError> {
+    nix::sys::socket::socketpair(
+        nix::sys::socket::AddressFamily::Unix,
+        nix::sys::socket::SockType::Stream,
+        None,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| RuntimeError::sys("socketpair for the terminal", e))
+}
+
+type ConsoleEnds = (Option<std::os::fd::OwnedFd>, Option<std::os::fd::OwnedFd>);
+
+/// runc's rule: a console socket only with a terminal, a terminal only with a socket
+/// (create always detaches) or a foreground `run` that proxies it (a socketpair: init's
+/// end, and ours).
+fn connect_console(plan: &Plan) -> Result<ConsoleEnds, RuntimeError> {
+    let terminal = plan.process.as_ref().is_some_and(|p| p.terminal);
+    match (&plan.opts.console_socket, terminal) {
+        (Some(path), true) => Ok((Some(crate::console::connect_console_socket(path)?), None)),
+        (None, true) if plan.opts.tty_proxy => {
+            let (theirs, ours) = console_pair()?;
+            Ok((Some(theirs), Some(ours)))
+        }
+        (Some(path), false) => Err(RuntimeError::Usage(format!(
+            "--console-socket {}: the config's process.terminal is false, so there is no terminal to send; set \"terminal\": true or drop --console-socket",
+            path.display()
+        ))),
+        (None, _) => Ok((None, None)),
+    }
+}
+
+fn e_errno(e: &RuntimeError) -> Option<i32> {
+    match e {
+        RuntimeError::Console(c) => c.errno(),
+        _ => None,
+    }
+}
+
 fn comm_of_self() -> String {
     std::fs::read_to_string("/proc/self/comm")
         .map(|s| s.trim_end().to_string())
         .unwrap_or_else(|_| "initscope-runtime".into())
 }
 
-/// What must be undone if create fails.
+/// What must be undone if create (or exec) fails.
 pub(super) struct Cleanup {
-    dir: StateDir,
+    /// The state dir create made (`None` for exec: the container's stays).
+    pub dir: Option<StateDir>,
     pub cgroup: Option<Cgroup>,
     /// Stage pids known so far.
     pub pids: Vec<Pid>,
@@ -165,7 +215,7 @@ pub(super) struct Cleanup {
 
 impl Cleanup {
     /// Kill and reap every stage, remove the cgroup and the state dir.
-    fn run(&mut self, em: &mut Emitter) {
+    pub fn run(&mut self, em: &mut Emitter) {
         for pid in &self.pids {
             let _ = kill(*pid, Signal::SIGKILL);
         }
@@ -181,8 +231,10 @@ impl Cleanup {
                 eprintln!("initscope-runtime: warning: {e}");
             }
         }
-        if let Err(e) = self.dir.remove() {
-            eprintln!("initscope-runtime: warning: {e}");
+        if let Some(dir) = &self.dir {
+            if let Err(e) = dir.remove() {
+                eprintln!("initscope-runtime: warning: {e}");
+            }
         }
     }
 }
@@ -221,6 +273,7 @@ fn reap_all(known: &[Pid], cgroup: Option<&Cgroup>) {
 fn bootstrap(
     em: &mut Emitter,
     plan: Plan,
+    console: Option<std::os::fd::OwnedFd>,
     dir: &StateDir,
     cleanup: &mut Cleanup,
 ) -> Result<(ContainerState, Pid), RuntimeError> {
@@ -258,13 +311,6 @@ fn bootstrap(
         .map_err(|e| RuntimeError::io(format!("chmod {}", fifo_path.display()), e))?;
     let fifo = open(&fifo_path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
         .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
-    let host_proc = open(
-        "/proc",
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| RuntimeError::sys("open /proc", e))?;
-
     // linux.devices also need their cgroup allow rules (as runc adds them).
     let linux = plan.spec.linux().clone().unwrap_or_default();
     let resources = crate::cgroups::devices::with_linux_devices(
@@ -286,84 +332,19 @@ fn bootstrap(
     });
     cgroup.create(Some(&resources), &mut |k| em.emit(k))?;
 
-    let sys = |what: &str| {
-        let what = what.to_string();
-        move |e| RuntimeError::sys(what, e)
+    let pid_file = plan.opts.pid_file.clone();
+    let agent = SeccompAgent::of(&plan);
+    let join = JoinPlan::of(&cgroup)?;
+    let launch = Launch {
+        plan,
+        join,
+        fifo: Some((fifo, fifo_path.display().to_string())),
+        console,
+        agent,
+        exec: false,
     };
-    let (boot_create, boot_parent) =
-        Channel::pair(Stage::Create, Stage::Parent).map_err(sys("socketpair"))?;
-    let (init_create, init_init) =
-        Channel::pair(Stage::Create, Stage::Init).map_err(sys("socketpair"))?;
-    let (err_r, err_w) =
-        nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_DIRECT).map_err(sys("pipe2"))?;
-
-    // The parent is born in the cgroup2 directory where it can be (CLONE_INTO_CGROUP) and
-    // joins the v1 hierarchies itself: see cgroup_join for why not cgroup.procs.
-    let mut join = JoinPlan::of(&cgroup)?;
-    let v2 = join.open_v2();
-    em.pause_point("before-fork");
-    let cloned = match &v2 {
-        Some(fd) => match clone_stage_into_cgroup(em, fd.as_fd(), Stage::Parent) {
-            Ok(c) => {
-                join.born_in_v2 = true;
-                Ok(c)
-            }
-            // A kernel without clone3/CLONE_INTO_CGROUP: fork, and join by writing.
-            Err(nix::Error::ENOSYS | nix::Error::EINVAL | nix::Error::E2BIG) => {
-                clone_stage(em, EXIT_SIGCHLD, Stage::Parent)
-            }
-            Err(e) => Err(e),
-        },
-        None => clone_stage(em, EXIT_SIGCHLD, Stage::Parent),
-    };
-    drop(v2);
-    let parent_pid = match cloned {
-        Err(e) => return Err(RuntimeError::sys("fork [0:PARENT]", e)),
-        Ok(Cloned::Child) => {
-            drop(boot_create);
-            drop(init_create);
-            drop(err_r);
-            let sh = Shared {
-                plan,
-                join,
-                em: std::mem::replace(em, Emitter::new("", Stage::Parent)),
-                err_pipe: err_w,
-                host_proc,
-            };
-            let ends = InitEnds {
-                create: init_init,
-                fifo,
-                fifo_path: fifo_path.display().to_string(),
-            };
-            run_stage(move || parent::run(sh, boot_parent, ends))
-        }
-        Ok(Cloned::Parent(pid)) => pid,
-    };
-    drop((boot_parent, init_init, err_w, fifo, host_proc));
-    cleanup.pids.push(parent_pid);
-
-    boot_create
-        .send(
-            em,
-            SyncMsg::Bootstrap,
-            Some(serde_json::json!({"cgroup": cgroup.path})),
-        )
-        .map_err(|e| e.into_failure(Stage::Create))?;
-
-    let mut watch = Watch {
-        boot: Some(boot_create),
-        init: init_create,
-        err: err_r,
-        stages: vec![Watched::new(parent_pid, Stage::Parent)?],
-        init_pid: None,
-    };
-    let init_pid = watch.follow(em, dir, &mut state, cleanup)?;
-
-    // Parent and child exit right after init's SYNC_CHILD_FINISH; reap them.
-    for w in watch.stages.iter().filter(|w| w.stage != Stage::Init) {
-        let _ = waitpid(w.pid, Some(WaitPidFlag::__WALL));
-    }
-    if let Some(pf) = &plan.opts.pid_file {
+    let (init_pid, _watch) = launch::launch(em, launch, dir, &mut state, cleanup)?;
+    if let Some(pf) = &pid_file {
         write_pid_file(pf, init_pid)?;
     }
     state.creating = false;
@@ -372,16 +353,6 @@ fn bootstrap(
         status: "created".into(),
     });
     Ok((state, init_pid))
-}
-
-/// Run a stage's body; a panic in it must not unwind into `create`'s frames (which would
-/// run create's cleanup in the wrong process).
-fn run_stage(body: impl FnOnce() -> std::convert::Infallible) -> ! {
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-    match r {
-        Ok(never) => match never {},
-        Err(_) => crate::sys::exit_now(101),
-    }
 }
 
 /// Write the pid file atomically (temp file + rename), as clients read it at any time.

@@ -29,8 +29,13 @@ pub fn run(mut sh: Shared, boot: Channel, ends: InitEnds) -> ! {
         sh.fail(e.into_failure(Stage::Parent));
     }
     sh.em.pause_point("after-bootstrap");
-    if let Some(adj) = sh.plan.process.oom_score_adj {
-        if let Err(f) = set_oom_score_adj(adj, &mut sh.em) {
+    if let Some(adj) = sh.plan.process.as_ref().and_then(|p| p.oom_score_adj) {
+        // A non-dumpable process's /proc files belong to root: a rootless parent could
+        // not write its own oom_score_adj (runc writes it before going non-dumpable).
+        let _ = nix::sys::prctl::set_dumpable(true);
+        let r = set_oom_score_adj(adj, &mut sh.em);
+        let _ = nix::sys::prctl::set_dumpable(false);
+        if let Err(f) = r {
             sh.fail(f);
         }
     }
@@ -86,14 +91,21 @@ fn serve(
         let (msg, data) = to_child
             .recv(
                 &mut sh.em,
-                "SYNC_USERMAP_PLS, SYNC_RECVPID_PLS or SYNC_CHILD_FINISH",
+                "SYNC_USERMAP_PLS, SYNC_TIMEOFFSETS_PLS, SYNC_RECVPID_PLS or SYNC_CHILD_FINISH",
             )
             .map_err(fail)?;
         match msg {
             SyncMsg::UsermapPls => {
+                sh.em.pause_point("before-id-maps");
                 write_id_maps(sh, child_pid)?;
                 to_child
                     .send(&mut sh.em, SyncMsg::UsermapAck, None)
+                    .map_err(fail)?;
+            }
+            SyncMsg::TimeoffsetsPls => {
+                write_time_offsets(sh, child_pid)?;
+                to_child
+                    .send(&mut sh.em, SyncMsg::TimeoffsetsAck, None)
                     .map_err(fail)?;
             }
             SyncMsg::RecvpidPls => {
@@ -172,8 +184,31 @@ fn write_proc(pid: Pid, file: &str, content: &str, field: &str) -> Result<(), St
     }
 }
 
-/// uid_map, then (setgroups, if it must be denied, and) gid_map for the child.
+/// The child's new time namespace gets its clock offsets before any process enters it
+/// (the kernel refuses them afterwards), written from outside as current runc does.
+fn write_time_offsets(sh: &mut Shared, pid: Pid) -> Result<(), StageFailure> {
+    let lines = sh.plan.time_offsets.clone();
+    let content = lines.join("\n") + "\n";
+    write_proc(
+        pid,
+        "timens_offsets",
+        &content,
+        " (linux.timeOffsets rejected by the kernel)",
+    )?;
+    sh.em.emit(EventKind::TimeOffsets {
+        target_pid: pid.as_raw(),
+        lines,
+    });
+    Ok(())
+}
+
+/// setgroups "deny" first when unprivileged (as runc, and before gid_map as the kernel
+/// requires of a writer without CAP_SETGID), then uid_map, then gid_map for the child.
 fn write_id_maps(sh: &mut Shared, pid: Pid) -> Result<(), StageFailure> {
+    let setgroups = sh.plan.setgroups_deny.then(|| "deny".to_string());
+    if let Some(s) = &setgroups {
+        write_proc(pid, "setgroups", s, "")?;
+    }
     let uid_lines = map_lines(&sh.plan.uid_mappings);
     let content = uid_lines.join("\n") + "\n";
     write_proc(
@@ -186,10 +221,6 @@ fn write_id_maps(sh: &mut Shared, pid: Pid) -> Result<(), StageFailure> {
         target_pid: pid.as_raw(),
         lines: uid_lines,
     });
-    let setgroups = sh.plan.setgroups_deny.then(|| "deny".to_string());
-    if let Some(s) = &setgroups {
-        write_proc(pid, "setgroups", s, "")?;
-    }
     let gid_lines = map_lines(&sh.plan.gid_mappings);
     let content = gid_lines.join("\n") + "\n";
     write_proc(

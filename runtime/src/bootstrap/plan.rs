@@ -5,11 +5,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{Hooks, LinuxIdMapping, LinuxNamespaceType, Spec};
 
+use crate::console::WinSize;
 use crate::namespaces;
 use crate::process::caps::CapsPlan;
 use crate::process::rlimits::Rlimit;
+use crate::seccomp::Filter;
 
 /// Why a config cannot be run; each message names the field and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,22 +30,22 @@ pub enum ConfigError {
     Read { path: PathBuf, message: String },
     #[error("{path}: invalid JSON: {message}")]
     Json { path: PathBuf, message: String },
-    #[error("{path}: {field}: {message}")]
-    Field {
-        path: PathBuf,
-        field: String,
-        message: String,
-    },
     #[error("config.json: {field}: {message}")]
     Invalid {
         field: &'static str,
         message: String,
     },
+    /// A message that already starts with the field it is about (`hooks.poststop[1].path: …`,
+    /// `process.capabilities.bounding[0]: …`).
+    #[error("{file}: {0}", file = CONFIG_FILE)]
+    Field(String),
     #[error("rootfs {0}: no such directory (root.path in config.json)")]
     NoRootfs(PathBuf),
     #[error("rootfs {0}: not a directory (root.path in config.json)")]
     RootfsNotDir(PathBuf),
 }
+
+pub(super) const CONFIG_FILE: &str = "config.json";
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
@@ -59,6 +61,8 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     pub preserve_fds: u32,
     pub console_socket: Option<PathBuf>,
+    /// No --console-socket, but a foreground `run` that proxies the terminal itself.
+    pub tty_proxy: bool,
     pub pid_file: Option<PathBuf>,
     /// `--systemd-cgroup`: read `linux.cgroupsPath` as `slice:prefix:name` (the cgroup is
     /// still managed with cgroupfs).
@@ -71,6 +75,9 @@ pub struct JoinNs {
     /// The `CLONE_NEW*` bit.
     pub flag: u64,
     pub path: PathBuf,
+    /// Already opened (by `exec`, which checked the process behind `path` is still the
+    /// container's init after opening it): joined through this fd, `path` is for the event.
+    pub fd: Option<std::os::fd::RawFd>,
 }
 
 /// What `[1:CHILD]` does with namespaces.
@@ -108,6 +115,18 @@ pub struct ProcessPlan {
     pub no_new_privs: bool,
     pub oom_score_adj: Option<i32>,
     pub terminal: bool,
+    /// `process.consoleSize`, when both sides are set.
+    pub console_size: Option<WinSize>,
+}
+
+/// `linux.seccomp`, compiled in `create` (plain data, inherited through the clones).
+#[derive(Debug, Clone)]
+pub struct SeccompPlan {
+    pub filter: Filter,
+    /// `listenerPath`: where `create` hands the notify fd (resolved in the runtime's
+    /// namespaces).
+    pub listener_path: Option<PathBuf>,
+    pub listener_metadata: Option<String>,
 }
 
 /// The whole bootstrap, decided up front.
@@ -127,66 +146,22 @@ pub struct Plan {
     pub domainname: Option<String>,
     /// `linux.sysctl`, validated to be namespaced.
     pub sysctl: BTreeMap<String, String>,
-    pub process: ProcessPlan,
+    /// `None` when the config has no `process`: create succeeds, start refuses (the spec).
+    pub process: Option<ProcessPlan>,
+    /// Validated hooks (absolute paths, positive timeouts).
+    pub hooks: Option<Hooks>,
+    pub seccomp: Option<SeccompPlan>,
+    /// `linux.timeOffsets` as the lines the parent writes to `timens_offsets`
+    /// (`monotonic 86400 0`).
+    pub time_offsets: Vec<String>,
     pub cgroups_path: Option<String>,
     pub opts: CreateOptions,
+    /// Set for `exec`: the exec id the events carry; the stages then join the container
+    /// instead of making one (see `bootstrap::exec`).
+    pub exec: Option<String>,
 }
 
-/// Read `<bundle>/config.json` with oci-spec's types.
-pub fn load_spec(bundle: &Path) -> Result<Spec, ConfigError> {
-    if !bundle.is_dir() {
-        if bundle.exists() {
-            return Err(ConfigError::BundleNotDir(bundle.to_path_buf()));
-        }
-        return Err(ConfigError::NoBundle(bundle.to_path_buf()));
-    }
-    let path = bundle.join("config.json");
-    let data = match std::fs::read(&path) {
-        Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ConfigError::NoConfig(path))
-        }
-        Err(e) => {
-            return Err(ConfigError::Read {
-                path,
-                message: e.to_string(),
-            })
-        }
-    };
-    // Through serde_path_to_error, so a value of the wrong type names its field
-    // (`linux.namespaces[5].type: unknown variant "bogus"`), not only a line and column.
-    // serde would read a struct from an array too: say what the top level must be.
-    if let Some(c) = data.iter().find(|c| !c.is_ascii_whitespace()) {
-        if *c != b'{' {
-            return Err(ConfigError::Json {
-                path,
-                message: "the top level must be a JSON object ({ \"ociVersion\": …, … })".into(),
-            });
-        }
-    }
-    let mut de = serde_json::Deserializer::from_slice(&data);
-    let spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data if field != "." => ConfigError::Field {
-                path: path.clone(),
-                field,
-                message: inner.to_string(),
-            },
-            _ => ConfigError::Json {
-                path: path.clone(),
-                message: inner.to_string(),
-            },
-        }
-    })?;
-    // Nothing but whitespace may follow (serde_json::from_slice checks this itself).
-    de.end().map_err(|e| ConfigError::Json {
-        path,
-        message: e.to_string(),
-    })?;
-    Ok(spec)
-}
+pub use super::config_json::{load_spec, parse_named, parse_spec, JsonError};
 
 impl Plan {
     /// Translate and validate. `bundle` must be absolute. Checks nothing on disk except
@@ -226,55 +201,25 @@ impl Plan {
             bundle.join(root.path())
         };
         let process = process_plan(&spec)?;
-        if process.terminal && opts.console_socket.is_none() {
-            return Err(invalid(
-                "process.terminal",
-                "true, but no --console-socket was given to receive the terminal: set \
-                 \"terminal\": false in config.json, or pass --console-socket SOCKET",
-            ));
-        }
-        if process.terminal {
-            return Err(invalid(
-                "process.terminal",
-                "terminals (--console-socket) are not supported yet: set \"terminal\": false",
-            ));
-        }
-
-        if let Some(h) = spec.hooks() {
-            let any = [
-                h.prestart(),
-                h.create_runtime(),
-                h.create_container(),
-                h.start_container(),
-                h.poststart(),
-                h.poststop(),
-            ]
-            .iter()
-            .any(|l| l.as_ref().is_some_and(|v| !v.is_empty()));
-            if any {
-                // Refuse rather than silently skip what the config asks for.
+        if let Some(p) = &process {
+            if p.terminal && opts.console_socket.is_none() && !opts.tty_proxy {
                 return Err(invalid(
-                    "hooks",
-                    "hooks are not supported yet: remove the hooks section to run this bundle",
+                    "process.terminal",
+                    "true, but no --console-socket was given to receive the terminal: set \
+                     \"terminal\": false in config.json, pass --console-socket SOCKET, or use \
+                     a foreground `run`",
                 ));
             }
         }
+        let hooks = spec.hooks().clone();
+        if let Some(h) = &hooks {
+            crate::hooks::validate(h).map_err(|e| ConfigError::Field(e.to_string()))?;
+        }
         let linux = spec.linux().clone().unwrap_or_default();
-        // Refused rather than silently skipped: running without the filter a config asks
-        // for would be a security hole, wrong clocks a silent lie.
-        if linux.seccomp().is_some() {
-            return Err(invalid(
-                "linux.seccomp",
-                "seccomp filters are not applied yet: remove linux.seccomp to run this bundle",
-            ));
-        }
-        if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
-            return Err(invalid(
-                "linux.timeOffsets",
-                "time namespace offsets are not written yet: remove linux.timeOffsets",
-            ));
-        }
+        // Compiled only when configured: nothing on the hot path otherwise.
+        let seccomp = Plan::seccomp_of(&spec)?;
         let ns = namespace_plan(linux.namespaces().as_deref().unwrap_or(&[]))?;
+        let time_offsets = time_offset_lines(&linux, &ns)?;
         let uid_mappings = linux.uid_mappings().clone().unwrap_or_default();
         let gid_mappings = linux.gid_mappings().clone().unwrap_or_default();
         let user_ns = ns.has(libc::CLONE_NEWUSER as u64);
@@ -328,10 +273,27 @@ impl Plan {
             domainname,
             sysctl,
             process,
+            hooks,
+            seccomp,
+            time_offsets,
             cgroups_path,
             opts,
             spec,
+            exec: None,
         })
+    }
+
+    /// Compile `linux.seccomp` of `spec` (for `exec`, which applies the container's profile
+    /// to the new process as runc does).
+    pub fn seccomp_of(spec: &Spec) -> Result<Option<SeccompPlan>, ConfigError> {
+        let Some(cfg) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+            return Ok(None);
+        };
+        Ok(Some(SeccompPlan {
+            filter: crate::seccomp::compile(cfg).map_err(|e| ConfigError::Field(e.to_string()))?,
+            listener_path: cfg.listener_path().clone(),
+            listener_metadata: cfg.listener_metadata().clone(),
+        }))
     }
 
     /// Checks against the host that give a clearer error now than a stage could later.
@@ -341,6 +303,11 @@ impl Plan {
                 return Err(ConfigError::RootfsNotDir(self.rootfs.clone()));
             }
             return Err(ConfigError::NoRootfs(self.rootfs.clone()));
+        }
+        if self.ns.new_user {
+            let writer = super::idmap::Writer::current();
+            super::idmap::check(&self.uid_mappings, &self.gid_mappings, writer)
+                .map_err(|(field, m)| invalid(field, m))?;
         }
         for j in &self.ns.join {
             if let Err(e) = std::fs::metadata(&j.path) {
@@ -386,6 +353,7 @@ fn namespace_plan(
                 plan.join.push(JoinNs {
                     flag,
                     path: p.clone(),
+                    fd: None,
                 })
             }
             _ if ns.typ() == LinuxNamespaceType::User => plan.new_user = true,
@@ -414,11 +382,74 @@ fn climbs_out(rel: &Path) -> bool {
     false
 }
 
-fn process_plan(spec: &Spec) -> Result<ProcessPlan, ConfigError> {
-    let p = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| invalid("process", "missing: the container needs a process to run"))?;
+/// A path through one of procfs's magic links (`/proc/self/fd/N`, `/proc/1/cwd`,
+/// `/proc/thread-self/root`, …), which may point at a directory outside the container.
+pub fn is_proc_magic_link(path: &Path) -> bool {
+    let parts: Vec<&std::ffi::OsStr> = path
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n),
+            _ => None,
+        })
+        .collect();
+    parts.first().is_some_and(|p| *p == "proc")
+        && parts[1..]
+            .iter()
+            .any(|p| matches!(p.to_str(), Some("fd" | "cwd" | "root" | "map_files")))
+}
+
+/// `linux.timeOffsets` → `timens_offsets` lines; they need a new time namespace.
+fn time_offset_lines(
+    linux: &oci_spec::runtime::Linux,
+    ns: &NamespacePlan,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(offsets) = linux.time_offsets().as_ref().filter(|o| !o.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let time = libc::CLONE_NEWTIME as u64;
+    if ns.unshare & time == 0 {
+        return Err(invalid(
+            "linux.timeOffsets",
+            if ns.has(time) {
+                "offsets can only be set on a new time namespace, not one joined by path"
+            } else {
+                "offsets need a time namespace: add {\"type\": \"time\"} to linux.namespaces"
+            },
+        ));
+    }
+    let mut clocks: Vec<(&String, _)> = offsets.iter().collect();
+    clocks.sort_by_key(|(k, _)| k.as_str());
+    let mut lines = Vec::new();
+    for (clock, off) in clocks {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(invalid(
+                "linux.timeOffsets",
+                format!(
+                    "unknown clock {clock:?}: only \"monotonic\" and \"boottime\" can be offset"
+                ),
+            ));
+        }
+        let nanos = off.nanosecs().unwrap_or(0);
+        if nanos >= 1_000_000_000 {
+            return Err(invalid(
+                "linux.timeOffsets",
+                format!("{clock}.nanosecs {nanos} must be below 1000000000"),
+            ));
+        }
+        lines.push(format!("{clock} {} {nanos}", off.secs().unwrap_or(0)));
+    }
+    Ok(lines)
+}
+
+fn process_plan(spec: &Spec) -> Result<Option<ProcessPlan>, ConfigError> {
+    let Some(p) = spec.process().as_ref() else {
+        return Ok(None);
+    };
+    process_plan_of(p).map(Some)
+}
+
+/// Translate one `process` (the config's, or `exec`'s).
+pub fn process_plan_of(p: &oci_spec::runtime::Process) -> Result<ProcessPlan, ConfigError> {
     let args = p.args().clone().unwrap_or_default();
     if args.is_empty() || args[0].is_empty() {
         return Err(invalid("process.args", "empty: name the program to run"));
@@ -427,6 +458,15 @@ fn process_plan(spec: &Spec) -> Result<ProcessPlan, ConfigError> {
         return Err(invalid(
             "process.cwd",
             format!("{} must be an absolute path", p.cwd().display()),
+        ));
+    }
+    if is_proc_magic_link(p.cwd()) {
+        return Err(invalid(
+            "process.cwd",
+            format!(
+                "{} is refused: a /proc link (fd, cwd, root) can lead outside the container (CVE-2024-21626); use a directory of the container",
+                p.cwd().display()
+            ),
         ));
     }
     let caps = match p.capabilities() {
@@ -457,6 +497,8 @@ fn process_plan(spec: &Spec) -> Result<ProcessPlan, ConfigError> {
             format!("entry {i} {bad:?} is not NAME=value"),
         ));
     }
+    let console_size =
+        crate::console::console_size(p).map_err(|e| ConfigError::Field(e.to_string()))?;
     let user = p.user();
     Ok(ProcessPlan {
         args,
@@ -471,244 +513,10 @@ fn process_plan(spec: &Spec) -> Result<ProcessPlan, ConfigError> {
         no_new_privs: p.no_new_privileges().unwrap_or(false),
         oom_score_adj: p.oom_score_adj(),
         terminal: p.terminal().unwrap_or(false),
+        console_size,
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `runc spec` as runc 1.1 writes it, with the terminal off as tests and the demo use.
-    pub(crate) fn runc_spec() -> Spec {
-        let mut v = crate::cli::spec::runc_default_spec(false);
-        v["process"]["terminal"] = false.into();
-        serde_json::from_value(v).unwrap()
-    }
-
-    fn plan(spec: Spec) -> Result<Plan, ConfigError> {
-        Plan::from_spec("c1", Path::new("/b"), spec, CreateOptions::default(), true)
-    }
-
-    fn with(mut v: serde_json::Value, f: impl FnOnce(&mut serde_json::Value)) -> Spec {
-        f(&mut v);
-        serde_json::from_value(v).unwrap()
-    }
-
-    fn base() -> serde_json::Value {
-        serde_json::to_value(runc_spec()).unwrap()
-    }
-
-    #[test]
-    fn runc_spec_translates_to_new_namespaces_and_process() {
-        let p = plan(runc_spec()).unwrap();
-        assert_eq!(p.rootfs, PathBuf::from("/b/rootfs"));
-        assert!(!p.ns.new_user);
-        assert!(p.ns.join.is_empty());
-        let names = crate::events::flags::clone_flag_names(p.ns.unshare);
-        assert_eq!(
-            names,
-            vec![
-                "CLONE_NEWNS",
-                "CLONE_NEWUTS",
-                "CLONE_NEWIPC",
-                "CLONE_NEWPID",
-                "CLONE_NEWNET"
-            ]
-        );
-        assert_eq!(p.hostname.as_deref(), Some("runc"));
-        assert_eq!(p.process.args, vec!["sh"]);
-        assert!(p.process.no_new_privs);
-        assert_eq!(p.process.rlimits.len(), 1);
-        let caps = p.process.caps.unwrap();
-        assert_eq!(caps.bounding.len(), 3);
-        assert!(caps.inheritable.is_empty());
-    }
-
-    #[test]
-    fn joined_namespaces_are_ordered_user_first_mount_last() {
-        let spec = with(base(), |v| {
-            v["linux"]["namespaces"] = serde_json::json!([
-                {"type": "mount", "path": "/proc/1/ns/mnt"},
-                {"type": "network", "path": "/var/run/netns/x"},
-                {"type": "user", "path": "/proc/1/ns/user"},
-                {"type": "pid"},
-                {"type": "uts"}
-            ]);
-        });
-        let p = plan(spec).unwrap();
-        let order: Vec<&str> =
-            p.ns.join
-                .iter()
-                .map(|j| namespaces::short_name(j.flag))
-                .collect();
-        assert_eq!(order, vec!["user", "net", "mnt"]);
-        assert!(!p.ns.new_user, "a joined user namespace is not a new one");
-        assert_eq!(
-            crate::events::flags::clone_flag_names(p.ns.unshare),
-            vec!["CLONE_NEWUTS", "CLONE_NEWPID"]
-        );
-    }
-
-    #[test]
-    fn user_namespace_needs_mappings_and_mappings_need_it() {
-        let spec = with(base(), |v| {
-            v["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(serde_json::json!({"type": "user"}));
-        });
-        let e = plan(spec).unwrap_err();
-        assert!(e.to_string().contains("linux.uidMappings"), "{e}");
-
-        let spec = with(base(), |v| {
-            v["linux"]["uidMappings"] =
-                serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
-        });
-        let e = plan(spec).unwrap_err();
-        assert!(e.to_string().contains("no user namespace"), "{e}");
-
-        let spec = with(base(), |v| {
-            v["linux"]["namespaces"]
-                .as_array_mut()
-                .unwrap()
-                .push(serde_json::json!({"type": "user"}));
-            v["linux"]["uidMappings"] =
-                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-            v["linux"]["gidMappings"] =
-                serde_json::json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        });
-        let p = plan(spec).unwrap();
-        assert!(p.ns.new_user);
-        assert_eq!(p.uid_mappings[0].host_id(), 100000);
-    }
-
-    #[test]
-    fn bad_fields_are_named() {
-        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
-        let cases: Vec<(Edit, &str)> = vec![
-            (
-                Box::new(|v| v["process"]["args"] = serde_json::json!([])),
-                "process.args",
-            ),
-            (
-                Box::new(|v| v["process"]["cwd"] = "rel".into()),
-                "process.cwd",
-            ),
-            (
-                Box::new(|v| v["process"]["terminal"] = true.into()),
-                "--console-socket",
-            ),
-            (
-                Box::new(|v| {
-                    v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}, {"type": "pid"}])
-                }),
-                "listed twice",
-            ),
-            (
-                Box::new(|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}])),
-                "UTS namespace",
-            ),
-            (
-                Box::new(|v| {
-                    v["process"]["rlimits"] =
-                        serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}])
-                }),
-                "process.rlimits",
-            ),
-            (
-                Box::new(|v| v["process"]["oomScoreAdj"] = 5000.into()),
-                "oomScoreAdj",
-            ),
-            (
-                Box::new(|v| {
-                    v["linux"]["seccomp"] = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"})
-                }),
-                "linux.seccomp",
-            ),
-            (
-                Box::new(|v| {
-                    v["linux"]["timeOffsets"] =
-                        serde_json::json!({"monotonic": {"secs": 1, "nanosecs": 0}})
-                }),
-                "linux.timeOffsets",
-            ),
-            (
-                Box::new(|v| {
-                    v.as_object_mut().unwrap().remove("process");
-                }),
-                "process",
-            ),
-            (
-                Box::new(|v| v["process"]["env"] = serde_json::json!(["A=1", "NOEQUALS"])),
-                "process.env: entry 1 \"NOEQUALS\" is not NAME=value",
-            ),
-            (
-                Box::new(|v| v["process"]["env"] = serde_json::json!(["=x"])),
-                "process.env: entry 0",
-            ),
-        ];
-        for (f, want) in cases {
-            let spec = with(base(), f);
-            let e = plan(spec).unwrap_err().to_string();
-            assert!(e.contains(want), "{want}: {e}");
-        }
-    }
-
-    #[test]
-    fn a_relative_rootfs_may_not_climb_out_of_the_bundle() {
-        let spec = with(base(), |v| v["root"]["path"] = "".into());
-        let e = plan(spec).unwrap_err().to_string();
-        assert!(e.contains("root.path: empty"), "{e}");
-        for bad in ["..", "../../etc", "rootfs/../../x", "./a/../.."] {
-            let spec = with(base(), |v| v["root"]["path"] = bad.into());
-            let e = plan(spec).unwrap_err().to_string();
-            assert!(
-                e.contains("root.path") && e.contains("climbs out"),
-                "{bad}: {e}"
-            );
-        }
-        for good in ["rootfs", "./rootfs", "a/../rootfs", "/elsewhere/rootfs"] {
-            let spec = with(base(), |v| v["root"]["path"] = good.into());
-            assert!(plan(spec).is_ok(), "{good}");
-        }
-    }
-
-    #[test]
-    fn missing_bundle_config_and_bad_json_are_clear() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = load_spec(&dir.path().join("nope")).unwrap_err();
-        assert!(matches!(e, ConfigError::NoBundle(_)));
-        let e = load_spec(dir.path()).unwrap_err();
-        assert!(e.to_string().contains("config.json: no such file"), "{e}");
-        std::fs::write(dir.path().join("config.json"), "{ not json").unwrap();
-        let e = load_spec(dir.path()).unwrap_err();
-        assert!(e.to_string().contains("invalid JSON"), "{e}");
-        assert!(e.to_string().contains("line 1"), "{e}");
-        std::fs::write(dir.path().join("config.json"), "[1, 2]").unwrap();
-        let e = load_spec(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("top level must be a JSON object"), "{e}");
-        let good = serde_json::to_string(&runc_spec()).unwrap();
-        std::fs::write(dir.path().join("config.json"), good + "\n}}").unwrap();
-        let e = load_spec(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("invalid JSON: trailing characters"), "{e}");
-        // A value of the wrong type names its field.
-        let mut v = serde_json::to_value(runc_spec()).unwrap();
-        v["linux"]["namespaces"][2]["type"] = "bogus".into();
-        std::fs::write(dir.path().join("config.json"), v.to_string()).unwrap();
-        let e = load_spec(dir.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("config.json: linux.namespaces[2].type: unknown variant `bogus`"),
-            "{e}"
-        );
-        v["linux"]["namespaces"][2]["type"] = "pid".into();
-        v["process"]["user"]["uid"] = serde_json::json!(1u64 << 32);
-        std::fs::write(dir.path().join("config.json"), v.to_string()).unwrap();
-        let e = load_spec(dir.path()).unwrap_err().to_string();
-        assert!(e.contains("process.user.uid: invalid value"), "{e}");
-        let file = dir.path().join("config.json");
-        assert!(matches!(
-            load_spec(&file),
-            Err(ConfigError::BundleNotDir(_))
-        ));
-    }
-}
+#[path = "plan_tests.rs"]
+mod tests;

@@ -325,10 +325,16 @@ impl Cgroup {
         let empty = LinuxResources::default();
         let r = resources.unwrap_or(&empty);
         self.enable_v2_controllers(layout, r)?;
-        let writes = resources::plan(r, layout, Purpose::Create)?;
+        let mut writes = resources::plan(r, layout, Purpose::Create)?;
+        // Rootless in a delegated cgroup: device rules need CAP_SYS_ADMIN (v1 devices.deny)
+        // or CAP_BPF (v2), and a user cannot make device nodes anyway; skipped, as runc.
+        let rootless = !nix::unistd::geteuid().is_root();
+        if rootless {
+            writes.retain(|w| w.controller != "devices");
+        }
         resources::apply(layout, &writes, emit)?;
         // No v1 devices controller but a cgroup2 directory: an eBPF program decides.
-        if layout.v1("devices").is_none() {
+        if layout.v1("devices").is_none() && !rootless {
             if let Some(u) = layout.unified() {
                 let rules = devices::rules(r.devices().as_deref())?;
                 device_filter::install(&u.path(), &rules)?;

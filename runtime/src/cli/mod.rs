@@ -2,11 +2,14 @@
 //! command; runc's spellings are accepted (`--log-format=json`, `-b`, `kill ID 9`,
 //! `delete -f`, `list -f json`).
 
+pub mod exec;
 pub mod lifecycle;
 pub mod log;
+pub mod manage;
 pub mod run;
 pub mod signal;
 pub mod spec;
+pub mod tty;
 
 use std::path::PathBuf;
 
@@ -105,6 +108,9 @@ pub enum Command {
         #[arg(short = 'd', long)]
         detach: bool,
     },
+    /// Run a new process in a created or running container (`exec ID CMD…`, or
+    /// `--process F`); without --detach, wait and exit with its status.
+    Exec(exec::ExecArgs),
     /// Print the OCI state of a container as JSON.
     State { id: String },
     /// Send a signal (default TERM; a name like KILL, SIGKILL or a number) to init.
@@ -119,6 +125,32 @@ pub enum Command {
     Delete {
         #[arg(short = 'f', long)]
         force: bool,
+        id: String,
+    },
+    /// Freeze every process of a created or running container.
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// The container's processes: `ps -ef` (or the given ps options) filtered to them, or
+    /// a JSON array of host pids.
+    Ps {
+        #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Options for ps(1) (default -ef), after `--` or the id.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// Change the resource limits of a container's cgroup.
+    Update(manage::UpdateArgs),
+    /// Print the container's cgroup stats as JSON lines (runc's format).
+    Events {
+        /// Print the stats once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// How often to print them (Go duration: 5s, 500ms).
+        #[arg(long, default_value = "5s")]
+        interval: String,
         id: String,
     },
     /// List containers.
@@ -153,6 +185,7 @@ impl CreateArgs {
                 no_new_keyring: self.no_new_keyring,
                 preserve_fds: self.preserve_fds,
                 console_socket: self.console_socket.clone(),
+                tty_proxy: false,
                 pid_file: self.pid_file.clone(),
                 systemd_cgroup: cli.systemd_cgroup,
             },
@@ -192,7 +225,27 @@ pub fn execute(cli: &Cli) -> Result<i32, RuntimeError> {
             Ok(0)
         }
         Command::Start { id } => lifecycle::start(cli, id).map(|()| 0),
-        Command::Run { create, detach } => run::run(cli, &create.request(cli), *detach),
+        Command::Run { create, detach } => {
+            let mut req = create.request(cli);
+            // runc's foreground run gives the process a terminal of its own when the config
+            // asks for one and nobody takes it (no --console-socket).
+            req.opts.tty_proxy = !*detach && req.opts.console_socket.is_none();
+            run::run(cli, &req, *detach)
+        }
+        Command::Exec(args) => exec::run(cli, args),
+        Command::Pause { id } => manage::pause(cli, id).map(|()| 0),
+        Command::Resume { id } => manage::resume(cli, id).map(|()| 0),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => manage::ps(cli, id, *format, ps_args).map(|()| 0),
+        Command::Update(args) => manage::update(cli, args).map(|()| 0),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => manage::events(cli, id, *stats, interval).map(|()| 0),
         Command::State { id } => lifecycle::state(cli, id).map(|()| 0),
         Command::Kill { all, id, signal } => {
             lifecycle::kill(cli, id, signal.as_deref(), *all).map(|()| 0)
@@ -210,24 +263,6 @@ pub fn execute(cli: &Cli) -> Result<i32, RuntimeError> {
             Ok(0)
         }
     }
-}
-
-/// A command-line error as one line (clap's own text spreads over several with a usage
-/// block): `unrecognized subcommand 'bogus'; see initscope-runtime --help`.
-pub fn usage_error_line(e: &clap::Error) -> String {
-    let text = e.to_string();
-    let mut parts = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with("Usage:") || line.starts_with("For more information") {
-            break;
-        }
-        if line.is_empty() || line.starts_with("tip:") {
-            continue;
-        }
-        parts.push(line.trim_start_matches("error: "));
-    }
-    format!("{}; see initscope-runtime --help", parts.join(" "))
 }
 
 #[cfg(test)]
@@ -320,7 +355,7 @@ mod tests {
                 std::iter::once("initscope-runtime").chain(args.iter().copied()),
             )
             .unwrap_err();
-            usage_error_line(&e)
+            log::usage_line(&e.to_string())
         };
         for (args, want) in [
             (&["bogus"][..], "unrecognized subcommand 'bogus'"),
@@ -337,7 +372,7 @@ mod tests {
             let line = err(args);
             assert_eq!(line.lines().count(), 1, "{line}");
             assert!(line.contains(want), "{args:?}: {line}");
-            assert!(line.ends_with("see initscope-runtime --help"), "{line}");
+            assert!(line.ends_with("(see `initscope-runtime --help`)"), "{line}");
         }
     }
 

@@ -35,6 +35,9 @@ pub enum Stage {
     Init,
     /// The `start` command (opens exec.fifo).
     Start,
+    /// The `exec` command: plays create's role for a process joining an existing
+    /// container (its events carry `exec_id`).
+    Exec,
     /// The `delete` command.
     Delete,
     /// The `kill` command.
@@ -56,6 +59,7 @@ impl Stage {
             Stage::Child => "child",
             Stage::Init => "init",
             Stage::Start => "start",
+            Stage::Exec => "exec",
             Stage::Delete => "delete",
             Stage::Kill => "kill",
             Stage::Manage => "manage",
@@ -146,6 +150,12 @@ pub enum EventKind {
         lines: Vec<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         setgroups: Option<String>,
+    },
+    /// `/proc/<target_pid>/timens_offsets` written (by the parent, for the child's new time
+    /// namespace, before init enters it): `monotonic 86400 0`.
+    TimeOffsets {
+        target_pid: i32,
+        lines: Vec<String>,
     },
     /// A process was put into the container's cgroup.
     CgroupJoin {
@@ -302,6 +312,21 @@ pub enum EventKind {
     Paused {
         step: String,
     },
+    /// `create` saw a stage die (or exit non-zero) without reporting why itself: which
+    /// one, how, and its last step (from events.jsonl). Emitted before create's cleanup,
+    /// so the live stream keeps the cause after the state directory is gone.
+    StageDied {
+        dead_stage: Stage,
+        dead_pid: i32,
+        /// `SIGKILL`, when a signal killed it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<String>,
+        /// Its exit status, when it exited.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exit_status: Option<i32>,
+        /// Its last reported step (`paused`, `sync_recv SYNC_GRANDCHILD`).
+        last_step: String,
+    },
     /// The stage is exiting; `dropped` counts events this process could not stream live.
     StageExit {
         status: i32,
@@ -332,6 +357,7 @@ impl EventKind {
             EventKind::SyncRecv { .. } => "sync_recv",
             EventKind::UidMap { .. } => "uid_map",
             EventKind::GidMap { .. } => "gid_map",
+            EventKind::TimeOffsets { .. } => "time_offsets",
             EventKind::CgroupJoin { .. } => "cgroup_join",
             EventKind::CgroupSet { .. } => "cgroup_set",
             EventKind::Mount { .. } => "mount",
@@ -357,6 +383,7 @@ impl EventKind {
             EventKind::State { .. } => "state",
             EventKind::Signal { .. } => "signal",
             EventKind::Paused { .. } => "paused",
+            EventKind::StageDied { .. } => "stage_died",
             EventKind::StageExit { .. } => "stage_exit",
             EventKind::Error { .. } => "error",
             EventKind::Other => "other",

@@ -61,7 +61,8 @@ pub fn resolve(args: &[String], env: &[String]) -> Result<PathBuf, String> {
         }
     }
     Err(format!(
-        "executable file {name:?} not found in the container's $PATH ({path_var})"
+        // runc's wording: docker and podman match "executable file not found in" to exit 127.
+        "exec {name:?}: executable file not found in $PATH of the container ({path_var})"
     ))
 }
 
@@ -137,7 +138,7 @@ mod tests {
         let env = vec![format!("PATH=/nonexistent:{}", bin.display())];
         assert_eq!(resolve(&["tool".into()], &env).unwrap(), tool);
         let e = resolve(&["plain".into()], &env).unwrap_err();
-        assert!(e.contains("not found in the container's $PATH"), "{e}");
+        assert!(e.contains("executable file not found in $PATH"), "{e}");
         let e = resolve(&["sh".into()], &["PATH=/nonexistent".into()]).unwrap_err();
         assert!(e.contains("\"sh\""), "{e}");
         let e = resolve(&[plain.display().to_string()], &env).unwrap_err();

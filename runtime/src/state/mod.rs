@@ -193,6 +193,11 @@ impl ContainerState {
         })
     }
 
+    /// The state a hook or seccomp agent receives (see [`spec_state`]).
+    pub fn spec_state(&self) -> oci_spec::runtime::State {
+        spec_state(&self.id, self.init_pid, &self.bundle, &self.annotations)
+    }
+
     /// The OCI `state` document (with runc's extra fields: rootfs, created, owner).
     pub fn oci_state(&self, status: Status) -> serde_json::Value {
         let pid = match status {
@@ -214,6 +219,31 @@ impl ContainerState {
         }
         v
     }
+}
+
+/// The OCI state document as hooks and seccomp agents receive it (`status` is set by the
+/// caller: [`crate::hooks::state_json`] sets the one each hook kind must see). `pid` is a
+/// host pid.
+pub fn spec_state(
+    id: &str,
+    pid: i32,
+    bundle: &Path,
+    annotations: &BTreeMap<String, String>,
+) -> oci_spec::runtime::State {
+    let mut s = oci_spec::runtime::State::default();
+    s.set_version(OCI_VERSION.to_string());
+    s.set_id(id.to_string());
+    s.set_pid((pid > 0).then_some(pid));
+    s.set_bundle(bundle.to_path_buf());
+    if !annotations.is_empty() {
+        s.set_annotations(Some(
+            annotations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ));
+    }
+    s
 }
 
 /// Ids of every container under `root` (sorted); a missing root is an empty list.

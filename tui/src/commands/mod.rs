@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod demo;
+pub mod diagnose;
 pub mod export;
 pub mod launch;
 pub mod replay;

@@ -60,15 +60,21 @@ pub enum NsNote {
 }
 
 /// A verdict about a process that made no progress (filled by `diagnose`, not by events).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Diagnosis {
     pub stuck: bool,
     /// CLOCK_MONOTONIC ns since which nothing happened.
     pub since_ns: u64,
     /// What it waits on ("exec.fifo", "SYNC_USERMAP_ACK from [0:PARENT]", …).
     pub waits_on: String,
-    /// Plain words and what to do next.
+    /// Plain words.
     pub verdict: String,
+    /// Who holds the other end of what it waits on.
+    pub other_end: Option<String>,
+    /// What to do next (a command).
+    pub next: Option<String>,
+    /// The process of the bootstrap it waits for, if any (it is not the cause then).
+    pub blocked_by: Option<i32>,
 }
 
 #[derive(Debug, Clone)]

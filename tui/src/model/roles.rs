@@ -69,6 +69,7 @@ pub fn stage_title(stage: Stage) -> &'static str {
         Stage::Child => "[1:CHILD]",
         Stage::Init => "[2:INIT]",
         Stage::Start => "start",
+        Stage::Exec => "exec",
         Stage::Delete => "delete",
         Stage::Kill => "kill",
         Stage::Manage => "manage",

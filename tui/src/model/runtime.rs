@@ -290,6 +290,49 @@ impl Model {
                     true,
                 ))
             }
+            EventKind::StageDied {
+                dead_pid,
+                signal,
+                exit_status,
+                ..
+            } => {
+                // create saw a stage die that could not say so itself: end its lane here,
+                // unless the kernel already reported the exit.
+                let signal = self.strings.intern(signal.as_deref().unwrap_or(""));
+                let dead = self
+                    .lane_of_pid(*dead_pid)
+                    .filter(|&d| self.lanes[d as usize].exit.is_none());
+                match dead {
+                    Some(d) => {
+                        let l = &mut self.lanes[d as usize];
+                        l.exit = Some(Exit {
+                            ts,
+                            seq,
+                            code: *exit_status,
+                            signal,
+                            by_kernel: false,
+                        });
+                        l.set_status(
+                            seq,
+                            Status::Exited {
+                                code: *exit_status,
+                                signal,
+                            },
+                        );
+                        self.lane_exited(d);
+                        Some(self.add_simple(
+                            seq,
+                            ts,
+                            d,
+                            RowKind::Exit {
+                                code: *exit_status,
+                                signal,
+                            },
+                        ))
+                    }
+                    None => Some(self.note(seq, ts, lane, e)),
+                }
+            }
             EventKind::Error { step, .. } => {
                 let step = self.strings.intern(step);
                 self.lanes[lane as usize].set_status(seq, Status::Failed { step });

@@ -2,15 +2,14 @@
 //! is in with its arguments decoded, the fd it waits on and who holds the other end,
 //! its cgroups and freezer state. Shared by the viewer's details pane and `diagnose`.
 
+pub mod blocked;
 pub mod fds;
 pub mod syscalls;
 pub mod unix_diag;
 
 use std::fs;
-use std::os::unix::fs::FileExt;
 
 pub use fds::{FdInfo, FdKind, Holder};
-use syscalls::Args;
 
 /// The syscall a process is in (`/proc/PID/syscall`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,24 +25,42 @@ pub struct Syscall {
 pub struct ProcInfo {
     pub pid: i32,
     pub comm: String,
+    /// The kernel's parent.
+    pub ppid: i32,
     /// R, S, D, T, t, Z, X, I.
     pub state: char,
     pub wchan: Option<String>,
     pub stack: Vec<String>,
     /// `None` while running in user space.
     pub syscall: Option<Syscall>,
+    /// The thread whose syscall is shown when it is not the main one (a Go program's
+    /// main thread parks in futex while another waits on the pipe that matters).
+    pub thread: Option<i32>,
     /// The fd (or FIFO path) the syscall waits on, with the other end.
     pub waits_on: Option<FdInfo>,
+    /// For poll/epoll: every fd it waits on (`waits_on` is the most telling one).
+    pub polled: Vec<FdInfo>,
     /// A child it waits for (wait4/waitid).
     pub waits_for_child: Option<i32>,
+    /// The signals it waits for (rt_sigtimedwait): `SIGCONT` for a held init.
+    pub waits_for_signals: Vec<String>,
     /// `/proc/PID/cgroup` lines.
     pub cgroups: Vec<String>,
     /// `THAWED`, `FREEZING`, `FROZEN` (v1) or `frozen`/`thawed` (v2).
     pub freezer: Option<String>,
+    /// Where the freezer state was read (`/sys/fs/cgroup/freezer/…/freezer.state`).
+    pub freezer_file: Option<String>,
     /// Pid in each nested pid namespace (`NSpid`).
     pub nspid: Vec<i32>,
     /// Seconds since the process started.
     pub age_s: Option<f64>,
+    /// A zombie's wait status (`/proc/PID/stat` exit_code): signal in the low 7 bits.
+    pub exit_code: Option<i32>,
+    /// The process tracing it (`TracerPid`), if any.
+    pub tracer: Option<i32>,
+    pub threads: u32,
+    /// argv (`/proc/PID/cmdline`).
+    pub cmdline: Vec<String>,
 }
 
 impl ProcInfo {
@@ -60,6 +77,14 @@ impl ProcInfo {
             _ => "?",
         }
     }
+
+    /// In the cgroup freezer (frozen, or being frozen).
+    pub fn frozen(&self) -> bool {
+        self.freezer
+            .as_deref()
+            .is_some_and(|f| matches!(f, "FROZEN" | "FREEZING" | "frozen"))
+            || self.stack.iter().any(|f| f == "__refrigerator")
+    }
 }
 
 /// Read everything about `pid`; `None` when it no longer exists.
@@ -75,40 +100,102 @@ pub fn inspect(pid: i32) -> Option<ProcInfo> {
         pid,
         comm,
         state,
+        ppid: rest.get(1).and_then(|s| s.parse().ok()).unwrap_or(0),
         ..ProcInfo::default()
     };
+    if state == 'Z' {
+        info.exit_code = rest.get(49).and_then(|s| s.trim().parse().ok());
+    }
     info.age_s = uptime().map(|up| up - start_ticks / clock_ticks());
     info.wchan = fs::read_to_string(format!("/proc/{pid}/wchan"))
         .ok()
         .filter(|w| !w.is_empty() && w != "0");
-    info.stack = fs::read_to_string(format!("/proc/{pid}/stack"))
-        .map(|s| {
-            s.lines()
-                .map(|l| l.split_whitespace().nth(1).unwrap_or(l).to_string())
+    info.stack = kernel_stack(pid, pid);
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(str::trim)
+    };
+    info.nspid = field("NSpid:")
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|x| x.parse().ok())
                 .collect()
         })
         .unwrap_or_default();
-    info.nspid = fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("NSpid:")).map(|v| {
-                v.split_whitespace()
-                    .filter_map(|x| x.parse().ok())
-                    .collect()
-            })
+    info.tracer = field("TracerPid:")
+        .and_then(|v| v.parse().ok())
+        .filter(|&t| t != 0);
+    info.threads = field("Threads:").and_then(|v| v.parse().ok()).unwrap_or(1);
+    info.cmdline = fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
         })
         .unwrap_or_default();
     info.cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup"))
         .map(|s| s.lines().map(str::to_string).collect())
         .unwrap_or_default();
-    info.freezer = freezer_state(&info.cgroups);
-    if let Some(sc) = read_syscall(pid) {
-        let (waits_on, child) = blocked_on(pid, &sc);
-        info.waits_on = waits_on;
-        info.waits_for_child = child;
+    if let Some((st, file)) = freezer_state(&info.cgroups) {
+        info.freezer = Some(st);
+        info.freezer_file = Some(file);
+    }
+    let mut sc = blocked::read_syscall(pid, pid);
+    if info.threads > 1 && sc.as_ref().is_none_or(|s| s.name == "futex") {
+        // Look for the thread that waits on something that says more.
+        if let Some((tid, other)) = telling_thread(pid) {
+            info.thread = Some(tid);
+            info.wchan = fs::read_to_string(format!("/proc/{pid}/task/{tid}/wchan"))
+                .ok()
+                .filter(|w| !w.is_empty() && w != "0")
+                .or(info.wchan);
+            info.stack = kernel_stack(pid, tid);
+            sc = Some(other);
+        }
+    }
+    if let Some(sc) = sc {
+        let b = blocked::blocked_on(pid, &sc);
+        info.waits_on = b.fd;
+        info.polled = b.polled;
+        info.waits_for_child = b.child;
+        info.waits_for_signals = b.signals;
         info.syscall = Some(sc);
     }
     Some(info)
+}
+
+fn kernel_stack(pid: i32, tid: i32) -> Vec<String> {
+    fs::read_to_string(format!("/proc/{pid}/task/{tid}/stack"))
+        .map(|s| {
+            s.lines()
+                .map(|l| {
+                    let f = l.split_whitespace().nth(1).unwrap_or(l);
+                    // `wait_for_partner+0x5c/0x100` → `wait_for_partner`
+                    f.split('+').next().unwrap_or(f).to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A thread of `pid` blocked in a syscall about an fd or a child (not futex).
+fn telling_thread(pid: i32) -> Option<(i32, Syscall)> {
+    let rd = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut tids: Vec<i32> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|&t| t != pid)
+        .collect();
+    tids.sort();
+    tids.into_iter().take(64).find_map(|tid| {
+        let sc = blocked::read_syscall(pid, tid)?;
+        let shape = syscalls::lookup(sc.nr)?.1;
+        (shape != syscalls::Args::Other).then_some((tid, sc))
+    })
 }
 
 fn uptime() -> Option<f64> {
@@ -127,193 +214,27 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100) as f64
 }
 
-/// `/proc/PID/syscall`: "nr a0 … a5 sp pc", or "running", or "-1 …" (not in a syscall).
-fn read_syscall(pid: i32) -> Option<Syscall> {
-    let text = fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
-    let mut it = text.split_whitespace();
-    let nr: i64 = it.next()?.parse().ok()?;
-    if nr < 0 {
-        return None;
-    }
-    let mut args = [0u64; 6];
-    for a in &mut args {
-        *a = u64::from_str_radix(it.next()?.trim_start_matches("0x"), 16).ok()?;
-    }
-    let (name, shape) = syscalls::lookup(nr).unwrap_or(("?", Args::Other));
-    let name = if name == "?" {
-        format!("syscall {nr}")
-    } else {
-        name.to_string()
-    };
-    let decoded = decode(pid, &name, shape, &args);
-    Some(Syscall {
-        nr,
-        name,
-        args,
-        decoded,
-    })
-}
-
-fn decode(pid: i32, name: &str, shape: Args, a: &[u64; 6]) -> String {
-    match shape {
-        Args::Fd => format!("{name}(fd {})", a[0] as i32),
-        Args::OpenAt => {
-            let dir = if a[0] as i32 == libc::AT_FDCWD {
-                "AT_FDCWD".to_string()
-            } else {
-                format!("fd {}", a[0] as i32)
-            };
-            format!(
-                "{name}({dir}, {:?}, {})",
-                read_cstr(pid, a[1]).unwrap_or_default(),
-                open_flags(a[2])
-            )
-        }
-        Args::Open => format!(
-            "{name}({:?}, {})",
-            read_cstr(pid, a[0]).unwrap_or_default(),
-            open_flags(a[1])
-        ),
-        Args::Poll => {
-            let fds = read_pollfds(pid, a[0], a[1]);
-            format!("{name}(fds {:?})", fds)
-        }
-        Args::Wait => format!(
-            "{name}(pid {})",
-            if name == "waitid" {
-                a[1] as i32
-            } else {
-                a[0] as i32
-            }
-        ),
-        Args::Other => name.to_string(),
-    }
-}
-
-fn open_flags(f: u64) -> &'static str {
-    match f as i32 & libc::O_ACCMODE {
-        libc::O_RDONLY => "O_RDONLY",
-        libc::O_WRONLY => "O_WRONLY",
-        _ => "O_RDWR",
-    }
-}
-
-/// A NUL-terminated string from the process's memory (root, or the same user).
-fn read_cstr(pid: i32, addr: u64) -> Option<String> {
-    let mem = fs::File::open(format!("/proc/{pid}/mem")).ok()?;
-    let mut buf = vec![0u8; 512];
-    let n = mem.read_at(&mut buf, addr).ok()?;
-    let end = buf[..n].iter().position(|&b| b == 0)?;
-    Some(String::from_utf8_lossy(&buf[..end]).into_owned())
-}
-
-fn read_pollfds(pid: i32, addr: u64, n: u64) -> Vec<i32> {
-    let n = n.min(64) as usize;
-    let Ok(mem) = fs::File::open(format!("/proc/{pid}/mem")) else {
-        return Vec::new();
-    };
-    let mut buf = vec![0u8; n * 8];
-    if mem.read_exact_at(&mut buf, addr).is_err() {
-        return Vec::new();
-    }
-    buf.chunks(8)
-        .map(|c| i32::from_ne_bytes(c[..4].try_into().unwrap()))
-        .collect()
-}
-
-/// The fd a blocked syscall waits on (or the FIFO it is opening), and a waited-for child.
-fn blocked_on(pid: i32, sc: &Syscall) -> (Option<FdInfo>, Option<i32>) {
-    match syscalls::lookup(sc.nr).map(|x| x.1) {
-        Some(Args::Fd) => (fds::describe(pid, sc.args[0] as i32), None),
-        Some(Args::Poll) => {
-            let fds = read_pollfds(pid, sc.args[0], sc.args[1]);
-            (fds.first().and_then(|&fd| fds::describe(pid, fd)), None)
-        }
-        Some(Args::OpenAt) | Some(Args::Open) => {
-            let addr = if sc.name.starts_with("openat") {
-                sc.args[1]
-            } else {
-                sc.args[0]
-            };
-            let path = read_cstr(pid, addr).unwrap_or_default();
-            if path.is_empty() {
-                return (None, None);
-            }
-            // The path as this process sees it, reachable from here.
-            let seen = host_path(pid, &path);
-            let is_fifo = fs::metadata(&seen)
-                .map(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
-                .unwrap_or(false);
-            // Reopening an fd (runc: /proc/self/fd/N of exec.fifo): name the file behind it.
-            let path = match fs::read_link(&seen) {
-                Ok(t) if seen.starts_with("/proc/") => t.to_string_lossy().into_owned(),
-                _ => path,
-            };
-            let kind = if is_fifo {
-                FdKind::Fifo(path.clone())
-            } else {
-                FdKind::File(path.clone())
-            };
-            let others = if is_fifo {
-                fds::fifo_holders(&path, pid)
-            } else {
-                Vec::new()
-            };
-            (
-                Some(FdInfo {
-                    fd: -1,
-                    target: path,
-                    kind,
-                    others,
-                }),
-                None,
-            )
-        }
-        Some(Args::Wait) => {
-            let p = if sc.name == "waitid" {
-                sc.args[1] as i32
-            } else {
-                sc.args[0] as i32
-            };
-            (None, Some(p))
-        }
-        _ => (None, None),
-    }
-}
-
-/// Where `path`, as process `pid` sees it, is reachable from here: `/proc/self` is
-/// that process's, an absolute path is under its root, a relative one under its cwd.
-fn host_path(pid: i32, path: &str) -> String {
-    for own in ["/proc/self/", "/proc/thread-self/"] {
-        if let Some(rest) = path.strip_prefix(own) {
-            return format!("/proc/{pid}/{rest}");
-        }
-    }
-    if path.starts_with('/') {
-        format!("/proc/{pid}/root{path}")
-    } else {
-        format!("/proc/{pid}/cwd/{path}")
-    }
-}
-
 /// v1: `N:freezer:/path` → freezer.state; v2: `0::/path` → cgroup.events `frozen`.
-fn freezer_state(cgroups: &[String]) -> Option<String> {
+/// Returns the state and the file it was read from.
+fn freezer_state(cgroups: &[String]) -> Option<(String, String)> {
     for line in cgroups {
         let mut parts = line.splitn(3, ':');
         let (_, ctrl, path) = (parts.next()?, parts.next()?, parts.next()?);
         if ctrl.split(',').any(|c| c == "freezer") {
-            if let Ok(s) = fs::read_to_string(format!("/sys/fs/cgroup/freezer{path}/freezer.state"))
-            {
-                return Some(s.trim().to_string());
+            let file = format!("/sys/fs/cgroup/freezer{path}/freezer.state");
+            if let Ok(s) = fs::read_to_string(&file) {
+                return Some((s.trim().to_string(), file));
             }
         }
     }
     for line in cgroups {
         if let Some(path) = line.strip_prefix("0::") {
             for root in ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"] {
-                if let Ok(ev) = fs::read_to_string(format!("{root}{path}/cgroup.events")) {
+                let file = format!("{root}{path}/cgroup.events");
+                if let Ok(ev) = fs::read_to_string(&file) {
                     let frozen = ev.lines().any(|l| l == "frozen 1");
-                    return Some(if frozen { "frozen" } else { "thawed" }.to_string());
+                    let st = if frozen { "frozen" } else { "thawed" };
+                    return Some((st.to_string(), file));
                 }
             }
         }
@@ -397,7 +318,5 @@ mod tests {
         std::io::Read::read_to_string(&mut r, &mut buf).unwrap();
         assert_eq!(buf, "0\n");
         child.wait().unwrap();
-        assert_eq!(host_path(42, "/proc/self/fd/5"), "/proc/42/fd/5");
-        assert_eq!(host_path(42, "/run/x"), "/proc/42/root/run/x");
     }
 }

@@ -14,6 +14,8 @@ pub enum Args {
     Poll,
     /// wait4/waitid: waits for a child.
     Wait,
+    /// rt_sigtimedwait(set, …): waits for one of the signals in `set`.
+    SigWait,
     /// Anything else.
     Other,
 }
@@ -39,14 +41,16 @@ const TABLE: &[(i64, &str, Args)] = &[
     (56, "clone", Args::Other),
     (59, "execve", Args::Other),
     (61, "wait4", Args::Wait),
+    (62, "kill", Args::Other),
     (72, "fcntl", Args::Fd),
     (73, "flock", Args::Fd),
-    (128, "rt_sigtimedwait", Args::Other),
+    (128, "rt_sigtimedwait", Args::SigWait),
     (130, "rt_sigsuspend", Args::Other),
     (155, "pivot_root", Args::Other),
     (165, "mount", Args::Other),
     (202, "futex", Args::Other),
     (230, "clock_nanosleep", Args::Other),
+    (234, "tgkill", Args::Other),
     (232, "epoll_wait", Args::Fd),
     (247, "waitid", Args::Wait),
     (257, "openat", Args::OpenAt),
@@ -82,8 +86,10 @@ const TABLE: &[(i64, &str, Args)] = &[
     (98, "futex", Args::Other),
     (101, "nanosleep", Args::Other),
     (115, "clock_nanosleep", Args::Other),
+    (129, "kill", Args::Other),
+    (131, "tgkill", Args::Other),
     (133, "rt_sigsuspend", Args::Other),
-    (137, "rt_sigtimedwait", Args::Other),
+    (137, "rt_sigtimedwait", Args::SigWait),
     (202, "accept", Args::Fd),
     (203, "connect", Args::Fd),
     (206, "sendto", Args::Fd),

@@ -13,11 +13,29 @@ const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const AF_UNIX: u8 = 1;
+const UDIAG_SHOW_NAME: u32 = 0x1;
 const UDIAG_SHOW_PEER: u32 = 0x4;
+const UNIX_DIAG_NAME: u16 = 0;
 const UNIX_DIAG_PEER: u16 = 2;
+
+/// One unix socket: its peer's inode (connected sockets) and the path it is bound to.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnixSock {
+    pub peer: Option<u64>,
+    /// `/run/…/notify.sock`; an abstract name starts with `@`.
+    pub name: Option<String>,
+}
 
 /// Socket inode → the inode of its peer, for every connected unix socket on the host.
 pub fn unix_peers() -> nix::Result<HashMap<u64, u64>> {
+    Ok(unix_sockets()?
+        .into_iter()
+        .filter_map(|(ino, s)| Some((ino, s.peer?)))
+        .collect())
+}
+
+/// Every unix socket on the host, by inode.
+pub fn unix_sockets() -> nix::Result<HashMap<u64, UnixSock>> {
     let fd = socket(
         AddressFamily::Netlink,
         SockType::Datagram,
@@ -33,7 +51,7 @@ pub fn unix_peers() -> nix::Result<HashMap<u64, u64>> {
     req.extend_from_slice(&[AF_UNIX, 0, 0, 0]);
     req.extend_from_slice(&u32::MAX.to_ne_bytes()); // every state
     req.extend_from_slice(&0u32.to_ne_bytes()); // any inode
-    req.extend_from_slice(&UDIAG_SHOW_PEER.to_ne_bytes());
+    req.extend_from_slice(&(UDIAG_SHOW_PEER | UDIAG_SHOW_NAME).to_ne_bytes());
     req.extend_from_slice(&u32::MAX.to_ne_bytes());
     req.extend_from_slice(&u32::MAX.to_ne_bytes());
     use std::os::fd::AsRawFd;
@@ -44,24 +62,24 @@ pub fn unix_peers() -> nix::Result<HashMap<u64, u64>> {
         MsgFlags::empty(),
     )?;
 
-    let mut peers = HashMap::new();
+    let mut socks = HashMap::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = recv(fd.as_raw_fd(), &mut buf, MsgFlags::empty())?;
         if n == 0 {
-            return Ok(peers);
+            return Ok(socks);
         }
         let mut off = 0;
         while off + 16 <= n {
             let len = u32::from_ne_bytes(buf[off..off + 4].try_into().unwrap()) as usize;
             let ty = u16::from_ne_bytes(buf[off + 4..off + 6].try_into().unwrap());
             if len < 16 || off + len > n {
-                return Ok(peers);
+                return Ok(socks);
             }
             match ty {
-                NLMSG_DONE => return Ok(peers),
+                NLMSG_DONE => return Ok(socks),
                 NLMSG_ERROR => return Err(nix::Error::EINVAL),
-                _ => parse_msg(&buf[off + 16..off + len], &mut peers),
+                _ => parse_msg(&buf[off + 16..off + len], &mut socks),
             }
             off += (len + 3) & !3;
         }
@@ -69,11 +87,12 @@ pub fn unix_peers() -> nix::Result<HashMap<u64, u64>> {
 }
 
 /// One `unix_diag_msg` and its attributes.
-fn parse_msg(b: &[u8], peers: &mut HashMap<u64, u64>) {
+fn parse_msg(b: &[u8], socks: &mut HashMap<u64, UnixSock>) {
     if b.len() < 16 {
         return;
     }
     let ino = u32::from_ne_bytes(b[4..8].try_into().unwrap()) as u64;
+    let sock = socks.entry(ino).or_default();
     let mut off = 16;
     while off + 4 <= b.len() {
         let len = u16::from_ne_bytes(b[off..off + 2].try_into().unwrap()) as usize;
@@ -82,8 +101,19 @@ fn parse_msg(b: &[u8], peers: &mut HashMap<u64, u64>) {
             return;
         }
         if ty == UNIX_DIAG_PEER && len >= 8 {
-            let peer = u32::from_ne_bytes(b[off + 4..off + 8].try_into().unwrap()) as u64;
-            peers.insert(ino, peer);
+            sock.peer = Some(u32::from_ne_bytes(b[off + 4..off + 8].try_into().unwrap()) as u64);
+        }
+        if ty == UNIX_DIAG_NAME && len > 4 {
+            let raw = &b[off + 4..off + len];
+            // An abstract name starts with a NUL byte; a path is NUL-terminated.
+            let name = match raw.split_first() {
+                Some((0, rest)) => format!("@{}", String::from_utf8_lossy(rest)),
+                _ => {
+                    let end = raw.iter().position(|&c| c == 0).unwrap_or(raw.len());
+                    String::from_utf8_lossy(&raw[..end]).into_owned()
+                }
+            };
+            sock.name = Some(name);
         }
         off += (len + 3) & !3;
     }
@@ -107,5 +137,25 @@ mod tests {
         let peers = unix_peers().unwrap();
         assert_eq!(peers.get(&ino(&a)), Some(&ino(&b)));
         assert_eq!(peers.get(&ino(&b)), Some(&ino(&a)));
+    }
+
+    #[test]
+    fn names_a_bound_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify.sock");
+        let l = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let c = UnixStream::connect(&path).unwrap();
+        let (s, _) = l.accept().unwrap();
+        let ino = |fd: i32| {
+            std::fs::metadata(format!("/proc/self/fd/{fd}"))
+                .unwrap()
+                .ino()
+        };
+        use std::os::fd::AsRawFd;
+        let all = unix_sockets().unwrap();
+        let mine = &all[&ino(c.as_raw_fd())];
+        let peer = mine.peer.unwrap();
+        assert_eq!(peer, ino(s.as_raw_fd()));
+        assert_eq!(all[&peer].name.as_deref(), Some(path.to_str().unwrap()));
     }
 }

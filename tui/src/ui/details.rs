@@ -57,15 +57,18 @@ pub fn lines_for(s: &Session, seq: Seq, v: &View) -> Vec<Line<'static>> {
             meta.pid
         )),
     ]));
-    // A verdict about this process comes first: it is what an operator came for.
+    // A verdict about this process comes first: it is what an operator came for; then
+    // those about the other stuck processes.
     if let Some(d) = meta.lane.and_then(|l| m.lane(l).diagnosis.as_ref()) {
         out.push(Line::raw(""));
-        let head = if d.stuck { "STUCK" } else { "diagnosis" };
-        out.push(Line::styled(
-            format!("{head}: waits on {}", d.waits_on),
-            t.stuck(),
-        ));
-        out.push(Line::raw(d.verdict.clone()));
+        out.extend(diagnosis_lines(d, None, v.now_ns(m), &t));
+    }
+    for &other in m.stuck.iter().filter(|&&l| Some(l) != meta.lane).take(4) {
+        if let Some(d) = m.lane(other).diagnosis.as_ref() {
+            out.push(Line::raw(""));
+            let who = format!("{} {}", m.lane_title(other, at), m.lane(other).pid);
+            out.extend(diagnosis_lines(d, Some(&who), v.now_ns(m), &t));
+        }
     }
     if let Some(ev) = &ev {
         for para in explain(m, seq, ev) {
@@ -107,6 +110,39 @@ pub fn lines_for(s: &Session, seq: Seq, v: &View) -> Vec<Line<'static>> {
                 ));
             }
         }
+    }
+    out
+}
+
+/// A verdict: what it waits on (for how long), who holds the other end, what to do.
+fn diagnosis_lines(
+    d: &crate::model::Diagnosis,
+    who: Option<&str>,
+    now: u64,
+    t: &Theme,
+) -> Vec<Line<'static>> {
+    let head = if d.stuck { "STUCK" } else { "diagnosis" };
+    let who = who.map(|w| format!("{w} ")).unwrap_or_default();
+    let mut out = vec![Line::styled(
+        format!(
+            "{head}: {who}waits on {} for {}",
+            d.waits_on,
+            fmt_dur(now.saturating_sub(d.since_ns))
+        ),
+        t.stuck(),
+    )];
+    if let Some(o) = &d.other_end {
+        out.push(Line::from(vec![
+            Span::styled("  other end  ", t.dim()),
+            Span::raw(o.clone()),
+        ]));
+    }
+    out.push(Line::raw(d.verdict.clone()));
+    if let Some(n) = &d.next {
+        out.push(Line::from(vec![
+            Span::styled("  next  ", t.dim()),
+            Span::styled(n.clone(), t.key()),
+        ]));
     }
     out
 }

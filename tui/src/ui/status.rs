@@ -55,8 +55,17 @@ pub fn draw(f: &mut Frame, area: Rect, s: &Session, v: &View) {
         Mode::Live => v.started.elapsed().as_nanos() as u64,
     };
     spans.push(Span::raw(format!("{} ", fmt_dur(elapsed))));
-    let stuck: Vec<String> = m
-        .stuck
+    // The stuck processes that wait for no other stuck one come first: they are the
+    // cause; the others are counted.
+    let stuck_pids: Vec<i32> = m.stuck.iter().map(|&l| m.lane(l).pid).collect();
+    let (cause, waiting): (Vec<u32>, Vec<u32>) = m.stuck.iter().partition(|&&l| {
+        m.lane(l)
+            .diagnosis
+            .as_ref()
+            .and_then(|d| d.blocked_by)
+            .is_none_or(|b| !stuck_pids.contains(&b))
+    });
+    let stuck: Vec<String> = cause
         .iter()
         .map(|&l| {
             let lane = m.lane(l);
@@ -69,8 +78,12 @@ pub fn draw(f: &mut Frame, area: Rect, s: &Session, v: &View) {
         })
         .collect();
     if !stuck.is_empty() {
+        let more = match waiting.len() {
+            0 => String::new(),
+            n => format!(" (+{n} waiting on it)"),
+        };
         spans.push(Span::styled(
-            format!("stuck: {} ", stuck.join(", ")),
+            format!("stuck: {}{more} ", stuck.join(", ")),
             theme.stuck(),
         ));
     }
