@@ -31,7 +31,13 @@ const STEPS: &[(&str, bool)] = &[
     ("init:before-pivot", false),
     ("init:before-user", false),
     ("init:before-wait-start", false),
+    ("parent:before-id-maps", true),
+    ("init:before-exec", false),
 ];
+
+/// Steps reached only after `start` opened exec.fifo: `create` succeeds, `start` is the
+/// command held.
+const AFTER_START: &[&str] = &["init:before-exec"];
 
 /// How long `create` may take to notice a killed stage.
 const NOTICE: Duration = Duration::from_secs(2);
@@ -76,14 +82,28 @@ impl Fixture {
         }
     }
 
-    /// `create` held at `step`, stderr to a file (a killed create's stages would keep a
-    /// pipe open).
+    /// The command held at `step` — `create`, or `start` after a successful create for
+    /// the steps after exec.fifo — with stderr to a file (a killed create's stages would
+    /// keep a pipe open).
     fn start(&self, step: &str, userns: bool, id: &str) -> (Child, PathBuf) {
         let b = if userns { &self.userns } else { &self.plain };
         let err = self.logs.path().join(format!("{id}.stderr"));
         let mut cmd = self.rt.command(&["create", "-b", b.path_str(), id]);
         cmd.env("INITSCOPE_PAUSE_AT", step)
             .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).unwrap());
+        let mut create = cmd.spawn().unwrap();
+        if !AFTER_START.contains(&step) {
+            return (create, err);
+        }
+        let st = create.wait().unwrap();
+        assert!(
+            st.success(),
+            "create before {step} failed: {:?}",
+            std::fs::read_to_string(&err)
+        );
+        let mut cmd = self.rt.command(&["start", id]);
+        cmd.stdout(Stdio::null())
             .stderr(std::fs::File::create(&err).unwrap());
         (cmd.spawn().unwrap(), err)
     }
@@ -200,6 +220,7 @@ fn a_stage_killed_at_any_step_fails_create_in_one_line_and_leaves_nothing() {
         let stage = step.split_once(':').unwrap().0;
         let id = fx.rt.id("hf");
         let before = Snapshot::take(&fx.scope);
+        // `create`, or `start` for the steps after exec.fifo.
         let (mut create, errf) = fx.start(step, userns, &id);
         let pid = fx.held(&id, step);
         kill9(pid);
@@ -232,7 +253,7 @@ fn a_stage_killed_at_any_step_fails_create_in_one_line_and_leaves_nothing() {
             }
             _ => {
                 if status.success() {
-                    why.push("create succeeded".into());
+                    why.push("create (or start) succeeded".into());
                 }
                 if took > NOTICE {
                     why.push(format!("create took {took:?} to fail"));
@@ -240,10 +261,20 @@ fn a_stage_killed_at_any_step_fails_create_in_one_line_and_leaves_nothing() {
                 if err.lines().count() != 1 {
                     why.push(format!("stderr is not one line: {err:?}"));
                 }
-                for want in [label(stage), &format!("paused at {step}")] {
+                // After start, init is nobody's child of ours: its signal is unknown.
+                let label = if AFTER_START.contains(&step) {
+                    "container init failed: died before exec"
+                } else {
+                    label(stage)
+                };
+                for want in [label, &format!("paused at {step}")] {
                     if !err.contains(want) {
                         why.push(format!("stderr lacks {want:?}"));
                     }
+                }
+                if AFTER_START.contains(&step) {
+                    // create had succeeded: the stopped container is delete's to remove.
+                    why.extend(fx.force_delete(&id));
                 }
                 reap_orphans();
             }

@@ -9,13 +9,21 @@ pub mod cgroup_join;
 pub mod channel;
 pub mod child;
 pub mod clone;
+mod config_json;
 pub mod create;
+pub mod exec;
+mod exec_init;
 pub mod failure;
+pub mod idmap;
 pub mod init;
+mod launch;
+pub mod lifecycle_hooks;
 pub mod parent;
 pub mod plan;
 pub mod sync;
 mod watch;
+
+pub(crate) use watch::last_step;
 
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
@@ -47,10 +55,11 @@ pub struct Shared {
 pub struct InitEnds {
     /// Init's end of its channel with `create` (procHooks / procReady).
     pub create: Channel,
-    /// `O_PATH` descriptor of `<root>/<id>/exec.fifo`, reopened by init for writing.
-    pub fifo: OwnedFd,
-    /// The fifo's host path, for the `wait_start` event.
-    pub fifo_path: String,
+    /// `O_PATH` descriptor of `<root>/<id>/exec.fifo` (reopened by init for writing) and
+    /// its host path, for the `wait_start` event. `None` for `exec`.
+    pub fifo: Option<(OwnedFd, String)>,
+    /// The connected `--console-socket` when `process.terminal` is set.
+    pub console: Option<OwnedFd>,
 }
 
 impl Shared {
@@ -62,6 +71,12 @@ impl Shared {
         // If `create` dies mid-way, no stage must be left behind (init clears this once
         // it is ready and create may exit).
         let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+        // Not dumpable: a process of the container (an exec'd one sees `[2:INIT]` of a later
+        // exec in its pid namespace) may then neither open /proc/PID/exe — the runtime's
+        // own binary, which it could overwrite once we exit (CVE-2019-5736) — nor
+        // /proc/PID/fd (our host fds). The exec of the user's program makes it dumpable
+        // again. runc's stages are non-dumpable for the same reason.
+        let _ = nix::sys::prctl::set_dumpable(false);
         let pid = self.host_pid();
         self.em.become_stage(stage, pid);
         let ppid = self.host_ppid(pid);

@@ -12,11 +12,14 @@ use nix::unistd::Pid;
 
 use super::channel::Channel;
 use super::failure::{self, StageFailure};
+use super::lifecycle_hooks;
 use super::sync::SyncMsg;
 use crate::error::RuntimeError;
 use crate::events::emitter::Emitter;
 use crate::events::flags::signal_name;
-use crate::events::schema::Stage;
+use crate::events::schema::{EventKind, Stage};
+use crate::hooks::HookKind;
+use crate::seccomp::notify;
 use crate::state::{status, ContainerState, StateDir};
 use crate::sys::pidfd_open;
 
@@ -41,6 +44,12 @@ impl Watched {
     }
 }
 
+/// Where a seccomp notify listener fd goes (`linux.seccomp.listenerPath`).
+pub(super) struct SeccompAgent {
+    pub path: std::path::PathBuf,
+    pub metadata: Option<String>,
+}
+
 /// create's view of the running bootstrap.
 pub(super) struct Watch {
     pub boot: Option<Channel>,
@@ -48,6 +57,22 @@ pub(super) struct Watch {
     pub err: OwnedFd,
     pub stages: Vec<Watched>,
     pub init_pid: Option<Pid>,
+    /// Set when the profile notifies: procSeccomp's fd is handed there.
+    pub agent: Option<SeccompAgent>,
+    /// Following an `exec`: no hooks at procHooks (exec sends none), and the container's
+    /// state is not rewritten with the new process's pid.
+    pub exec: bool,
+    /// Deaths seen (a stage cannot report its own SIGKILL): emitted as `stage_died`.
+    pub deaths: Vec<Death>,
+}
+
+/// A stage create saw die or exit non-zero.
+pub(super) struct Death {
+    pub stage: Stage,
+    pub pid: Pid,
+    pub signal: Option<i32>,
+    pub status: Option<i32>,
+    pub last_step: String,
 }
 
 enum Wake {
@@ -59,8 +84,28 @@ enum Wake {
 
 impl Watch {
     /// Follow the bootstrap until init's procReady; any failure or unexpected death is
-    /// returned as the stage's failure.
+    /// returned as the stage's failure (and a death is also emitted as `stage_died`).
     pub fn follow(
+        &mut self,
+        em: &mut Emitter,
+        dir: &StateDir,
+        state: &mut ContainerState,
+        cleanup: &mut Cleanup,
+    ) -> Result<Pid, RuntimeError> {
+        let r = self.follow_until_ready(em, dir, state, cleanup);
+        for d in self.deaths.drain(..) {
+            em.emit(EventKind::StageDied {
+                dead_stage: d.stage,
+                dead_pid: d.pid.as_raw(),
+                signal: d.signal.map(signal_name),
+                exit_status: d.status,
+                last_step: d.last_step,
+            });
+        }
+        r
+    }
+
+    fn follow_until_ready(
         &mut self,
         em: &mut Emitter,
         dir: &StateDir,
@@ -79,7 +124,7 @@ impl Watch {
                     }
                     Wake::Boot => self.on_boot(em, dir, state, cleanup)?,
                     Wake::Init => {
-                        if let Some(pid) = self.on_init(em, dir)? {
+                        if let Some(pid) = self.on_init(em, dir, state, cleanup)? {
                             return Ok(pid);
                         }
                     }
@@ -135,7 +180,7 @@ impl Watch {
                 let get = |k: &str| d[k].as_i64().map(|p| Pid::from_raw(p as i32));
                 let (Some(p1), Some(p2)) = (get("stage1_pid"), get("stage2_pid")) else {
                     return Err(StageFailure::new(
-                        Stage::Create,
+                        em.stage(),
                         "sync_recv",
                         "STAGE_PIDS without pids",
                     )
@@ -146,13 +191,15 @@ impl Watch {
                     self.stages.push(Watched::new(pid, stage)?);
                 }
                 self.init_pid = Some(p2);
-                state.init_pid = p2.as_raw();
-                state.init_start_time = status::proc_stat(p2).map(|s| s.0).unwrap_or(0);
-                dir.save(state)?;
+                if !self.exec {
+                    state.init_pid = p2.as_raw();
+                    state.init_start_time = status::proc_stat(p2).map(|s| s.0).unwrap_or(0);
+                    dir.save(state)?;
+                }
                 Ok(())
             }
             Ok((other, _)) => Err(StageFailure::new(
-                Stage::Create,
+                em.stage(),
                 "sync_recv",
                 format!("unexpected {} from [0:PARENT]", other.name()),
             )
@@ -163,7 +210,7 @@ impl Watch {
                 if self.init_pid.is_some() {
                     Ok(())
                 } else {
-                    let f = e.into_failure(Stage::Create);
+                    let f = e.into_failure(em.stage());
                     Err(self.explain(f, dir).into())
                 }
             }
@@ -171,15 +218,41 @@ impl Watch {
     }
 
     /// Handle a message from init; `Some(pid)` once it is ready.
-    fn on_init(&mut self, em: &mut Emitter, dir: &StateDir) -> Result<Option<Pid>, RuntimeError> {
-        match self.init.recv(em, "procHooks or procReady") {
+    fn on_init(
+        &mut self,
+        em: &mut Emitter,
+        dir: &StateDir,
+        state: &mut ContainerState,
+        cleanup: &mut Cleanup,
+    ) -> Result<Option<Pid>, RuntimeError> {
+        // STAGE_PIDS is always sent before init can speak; read it first if both are due.
+        if self.init_pid.is_none() && self.boot.is_some() {
+            self.on_boot(em, dir, state, cleanup)?;
+        }
+        match self.init.recv(em, "procHooks, procSeccomp or procReady") {
             Ok((SyncMsg::ProcHooks, _)) => {
-                // The prestart and createRuntime hooks run here, in the runtime's
-                // namespaces, while init waits (not supported yet: refused by the plan).
+                // prestart, then createRuntime: here, in the runtime's namespaces, with the
+                // bundle as cwd, while init waits in the container's (state: creating).
                 em.pause_point("hooks");
+                if !self.exec {
+                    let hooks = state.config.hooks().clone();
+                    let st = state.spec_state();
+                    for kind in [HookKind::Prestart, HookKind::CreateRuntime] {
+                        lifecycle_hooks::run(kind, hooks.as_ref(), &st, Some(&state.bundle), em)?;
+                    }
+                }
+                let me = em.stage();
                 self.init
                     .send(em, SyncMsg::ProcResume, None)
-                    .map_err(|e| e.into_failure(Stage::Create))?;
+                    .map_err(|e| e.into_failure(me))?;
+                Ok(None)
+            }
+            Ok((SyncMsg::ProcSeccomp, data)) => {
+                self.hand_to_agent(data, state)?;
+                let me = em.stage();
+                self.init
+                    .send(em, SyncMsg::ProcSeccompDone, None)
+                    .map_err(|e| e.into_failure(me))?;
                 Ok(None)
             }
             Ok((SyncMsg::ProcReady, _)) => Ok(self.init_pid.or_else(|| {
@@ -198,16 +271,46 @@ impl Watch {
                 Err(self.explain(f, dir).into())
             }
             Ok((other, _)) => Err(StageFailure::new(
-                Stage::Create,
+                em.stage(),
                 "sync_recv",
                 format!("unexpected {} from [2:INIT]", other.name()),
             )
             .into()),
             Err(e) => {
-                let f = e.into_failure(Stage::Create);
+                let f = e.into_failure(em.stage());
                 Err(self.explain(f, dir).into())
             }
         }
+    }
+
+    /// procSeccomp: copy the listener fd out of init by its number and send it, with the
+    /// container process state, to the agent at listenerPath.
+    fn hand_to_agent(
+        &self,
+        data: Option<serde_json::Value>,
+        state: &ContainerState,
+    ) -> Result<(), RuntimeError> {
+        let bad = |m: &str| StageFailure::new(Stage::Init, "seccomp", m);
+        let fd = data
+            .as_ref()
+            .and_then(|d| d["fd"].as_i64())
+            .ok_or_else(|| bad("procSeccomp without an fd number"))?;
+        let pid = self
+            .init_pid
+            .ok_or_else(|| bad("procSeccomp before STAGE_PIDS"))?;
+        let agent = self.agent.as_ref().ok_or_else(|| {
+            bad("init has a seccomp listener fd but linux.seccomp.listenerPath is not set")
+        })?;
+        let listener = notify::take_fd_from(pid.as_raw(), fd as i32)?;
+        let mut st = state.spec_state();
+        st.set_status(if state.creating {
+            oci_spec::runtime::ContainerState::Creating
+        } else {
+            oci_spec::runtime::ContainerState::Running
+        });
+        let json = notify::process_state_json(pid.as_raw(), agent.metadata.as_deref(), &st);
+        notify::send_to_listener(&agent.path, &listener, &json)?;
+        Ok(())
     }
 
     /// A watched stage exited: normal for parent and child after their last message,
@@ -226,6 +329,13 @@ impl Watch {
                     return Err(self.explain(f, dir).into());
                 }
                 let last = last_step(dir, pid);
+                self.deaths.push(Death {
+                    stage,
+                    pid,
+                    signal: None,
+                    status: Some(code),
+                    last_step: last.clone(),
+                });
                 Err(StageFailure::new(
                     stage,
                     &last,
@@ -233,7 +343,7 @@ impl Watch {
                 )
                 .into())
             }
-            WaitStatus::Signaled(_, sig, _) => Err(died(stage, sig as i32, dir, pid).into()),
+            WaitStatus::Signaled(_, sig, _) => Err(self.died(stage, sig as i32, dir, pid).into()),
             _ => Ok(()),
         }
     }
@@ -250,7 +360,8 @@ impl Watch {
                 if let Ok(WaitStatus::Signaled(_, sig, _)) =
                     waitpid(w.pid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG))
                 {
-                    return died(w.stage, sig as i32, dir, w.pid);
+                    let (stage, pid) = (w.stage, w.pid);
+                    return self.died(stage, sig as i32, dir, pid);
                 }
             }
             // Stages whose pid create never learned (killed before STAGE_PIDS).
@@ -259,7 +370,7 @@ impl Watch {
                 Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
             ) {
                 let stage = stage_of(dir, pid).unwrap_or(Stage::Unknown);
-                return died(stage, sig as i32, dir, pid);
+                return self.died(stage, sig as i32, dir, pid);
             }
             if let Some(other) = failure::drain(&self.err).into_iter().find(|g| !g.peer_gone) {
                 return other;
@@ -272,9 +383,22 @@ impl Watch {
     }
 }
 
-/// "killed by SIGKILL (last step: …)" for `stage`.
-fn died(stage: Stage, sig: i32, dir: &StateDir, pid: Pid) -> StageFailure {
-    let last = last_step(dir, pid);
+impl Watch {
+    /// "killed by SIGKILL (last step: …)" for `stage`, remembered for `stage_died`.
+    fn died(&mut self, stage: Stage, sig: i32, dir: &StateDir, pid: Pid) -> StageFailure {
+        let last = last_step(dir, pid);
+        self.deaths.push(Death {
+            stage,
+            pid,
+            signal: Some(sig),
+            status: None,
+            last_step: last.clone(),
+        });
+        died(stage, sig, last, pid)
+    }
+}
+
+fn died(stage: Stage, sig: i32, last: String, pid: Pid) -> StageFailure {
     StageFailure {
         stage,
         step: last.clone(),
@@ -298,7 +422,7 @@ fn events_of(dir: &StateDir, pid: Pid) -> Vec<serde_json::Value> {
 
 /// The last step `pid` reported, e.g. `sync_recv SYNC_GRANDCHILD`, `unshare` or
 /// `paused at init:before-rootfs`.
-fn last_step(dir: &StateDir, pid: Pid) -> String {
+pub(crate) fn last_step(dir: &StateDir, pid: Pid) -> String {
     match events_of(dir, pid).last() {
         Some(v) => {
             let kind = v["kind"].as_str().unwrap_or("?");

@@ -12,10 +12,13 @@ use nix::unistd::Pid;
 use super::signal::parse_signal;
 use super::{root_of, Cli, ListFormat};
 use crate::bootstrap::create::open_sink;
+use crate::bootstrap::failure::StageFailure;
+use crate::bootstrap::lifecycle_hooks;
 use crate::error::RuntimeError;
 use crate::events::emitter::Emitter;
 use crate::events::flags::signal_name;
 use crate::events::schema::{EventKind, Stage};
+use crate::hooks::HookKind;
 use crate::state::{list_ids, status, validate_id, ContainerState, StateDir, Status};
 use crate::sys::{kill_raw, pidfd_open};
 
@@ -57,6 +60,11 @@ pub fn start(cli: &Cli, id: &str) -> Result<(), RuntimeError> {
     if status != Status::Created {
         return Err(wrong(id, status, "only a created container can be started"));
     }
+    if st.config.process().is_none() {
+        return Err(RuntimeError::Usage(format!(
+            "container {id:?} has no process to start: its config.json has no \"process\" (the OCI spec requires one for start); delete it with --force"
+        )));
+    }
     let mut em = command_emitter(cli, &dir, Stage::Start, true);
     match release_init(&dir, &st, &mut em) {
         Ok(()) => {
@@ -71,13 +79,27 @@ pub fn start(cli: &Cli, id: &str) -> Result<(), RuntimeError> {
     }
 }
 
-/// Open exec.fifo's read side: init's blocked open returns, it writes one byte and
-/// execs. Waits on init's pidfd too, so a dead init is an error, not a hang.
+/// Open exec.fifo's read side: init's blocked open returns, it writes one byte, runs the
+/// startContainer hooks and execs. Init keeps its write end open (close-on-exec) until
+/// the exec, so EOF means the program runs and any text is init's error. Init's pidfd is
+/// watched too, so a dead init is an error, not a hang. Then the poststart hooks run
+/// (failures are warnings).
 pub fn release_init(
     dir: &StateDir,
     st: &ContainerState,
     em: &mut Emitter,
 ) -> Result<(), RuntimeError> {
+    // init's pidfd first: opening the fifo releases init, and a short-lived process (echo)
+    // can exit and be reaped by its parent (conmon, the shim) before we look at it.
+    let init = Pid::from_raw(st.init_pid);
+    let pidfd = pidfd_open(init).map_err(|e| match e.raw_os_error() {
+        Some(libc::ESRCH) => RuntimeError::Usage(format!(
+            "container {:?}: init (pid {init}) exited before it could be started; see {}",
+            st.id,
+            dir.events_file().display()
+        )),
+        _ => RuntimeError::io(format!("container {:?}: init (pid {init})", st.id), e),
+    })?;
     let fifo_path = dir.fifo();
     let fifo = open(
         &fifo_path,
@@ -85,9 +107,16 @@ pub fn release_init(
         Mode::empty(),
     )
     .map_err(|e| RuntimeError::sys(format!("open {}", fifo_path.display()), e))?;
-    let init = Pid::from_raw(st.init_pid);
-    let pidfd = pidfd_open(init)
-        .map_err(|e| RuntimeError::io(format!("container {:?}: init (pid {init})", st.id), e))?;
+    let exited = || {
+        RuntimeError::Usage(format!(
+            "container {:?}: init (pid {init}) exited before it could be started; see {}",
+            st.id,
+            dir.events_file().display()
+        ))
+    };
+    // Phase 1: init's "0" (it was released). Phase 2: EOF (exec'd) or its error text.
+    let mut released = false;
+    let mut error = Vec::new();
     loop {
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
@@ -100,28 +129,82 @@ pub fn release_init(
         }
         let fifo_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
         let init_gone = fds[1].revents().is_some_and(|r| !r.is_empty());
-        if fifo_ready {
-            let mut b = [0u8; 1];
-            match nix::unistd::read(&fifo, &mut b) {
-                Ok(1) => break,
-                Err(nix::Error::EAGAIN) if !init_gone => continue,
-                _ => {}
+        let mut buf = [0u8; 4096];
+        let n = if fifo_ready {
+            match nix::unistd::read(&fifo, &mut buf) {
+                Ok(n) => Some(n),
+                Err(nix::Error::EAGAIN) => None,
+                Err(e) => return Err(RuntimeError::sys("read exec.fifo", e)),
             }
-        }
-        if init_gone || fifo_ready {
-            return Err(RuntimeError::Usage(format!(
-                "container {:?}: init (pid {init}) exited before it could be started; see {}",
-                st.id,
-                dir.events_file().display()
-            )));
+        } else {
+            None
+        };
+        match n {
+            Some(0) => break, // every writer gone: exec'd (or died, told apart below)
+            Some(n) => {
+                let data = &buf[..n];
+                let data = if released {
+                    data
+                } else {
+                    released = true;
+                    // The state moves to running the moment init is released.
+                    let _ = std::fs::remove_file(&fifo_path);
+                    em.emit(EventKind::State {
+                        status: "running".into(),
+                    });
+                    &data[1..]
+                };
+                error.extend_from_slice(data);
+            }
+            None if init_gone && !released => return Err(exited()),
+            None if init_gone => break,
+            None => {}
         }
     }
-    let _ = std::fs::remove_file(&fifo_path);
-    em.emit(EventKind::State {
-        status: "running".into(),
-    });
-    // (poststart hooks run here.)
+    if !released {
+        return Err(exited());
+    }
+    if error.is_empty() && died_before_exec(dir, init, &pidfd) {
+        let last = crate::bootstrap::last_step(dir, init);
+        return Err(RuntimeError::Stage(StageFailure::new(
+            Stage::Init,
+            &last,
+            format!("died before exec (pid {init}, last step: {last})"),
+        )));
+    }
+    if !error.is_empty() {
+        return Err(RuntimeError::Usage(
+            String::from_utf8_lossy(&error).trim_end().to_string(),
+        ));
+    }
+    let hooks = st.config.hooks().clone();
+    let warnings = lifecycle_hooks::run(
+        HookKind::Poststart,
+        hooks.as_ref(),
+        &st.spec_state(),
+        Some(&st.bundle),
+        em,
+    )?;
+    lifecycle_hooks::warn(&warnings);
     Ok(())
+}
+
+/// EOF on exec.fifo means every writer is gone: init exec'd (its `exec` event, written
+/// just before execve, is in the log) or died on the way (a signal, the OOM killer).
+fn died_before_exec(dir: &StateDir, init: Pid, pidfd: &std::os::fd::OwnedFd) -> bool {
+    let exec_logged = std::fs::read_to_string(dir.events_file())
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"exec\"")) // parse only the candidates
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .any(|v| v["kind"] == "exec" && v["pid"].as_i64() == Some(init.as_raw() as i64));
+    if exec_logged {
+        return false;
+    }
+    // Emitting may drop an event (it never fails a bootstrap): without one, only an init
+    // that is gone died before its exec.
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    matches!(nix::poll::poll(&mut fds, PollTimeout::from(200u16)), Ok(n) if n > 0)
 }
 
 pub fn state(cli: &Cli, id: &str) -> Result<(), RuntimeError> {
@@ -135,52 +218,91 @@ pub fn kill(cli: &Cli, id: &str, signal: Option<&str>, all: bool) -> Result<(), 
     let sig = parse_signal(signal.unwrap_or("TERM")).map_err(RuntimeError::Usage)?;
     let (dir, st) = load(cli, id)?;
     let status = st.status(&dir);
-    if matches!(status, Status::Stopped | Status::Creating) {
-        return Err(wrong(
-            id,
-            status,
-            "only a created, running or paused container can be signalled",
-        ));
+    match status {
+        // runc's wording: containerd's shim maps "container not running" to "process
+        // already finished" (a kill racing the exit is no error to docker or ctr).
+        Status::Stopped if !all => {
+            return Err(wrong(
+                id,
+                status,
+                "container not running, nothing to signal",
+            ))
+        }
+        // kill --all of a stopped container signals what its init left in the cgroup
+        // (no pid namespace), as runc's.
+        Status::Stopped => {}
+        Status::Creating => {
+            return Err(wrong(
+                id,
+                status,
+                "only a created, running or paused container can be signalled",
+            ))
+        }
+        _ => {}
     }
     let mut em = command_emitter(cli, &dir, Stage::Kill, true);
-    let named = nix::sys::signal::Signal::try_from(sig).ok();
-    if let (true, Some(cg), Some(signal)) = (all, &st.cgroup, named) {
-        // Freeze, signal every pid, thaw: nothing forks away in between (runc's way).
-        let pids = cg.kill_all(signal)?;
-        for pid in pids {
-            em.emit(EventKind::Signal {
-                signal: signal_name(sig),
-                target_pid: pid.as_raw(),
-            });
+    let result = send_signal(&st, sig, all, status != Status::Stopped);
+    let code = match &result {
+        Ok(pids) => {
+            for pid in pids {
+                em.emit(EventKind::Signal {
+                    signal: signal_name(sig),
+                    target_pid: pid.as_raw(),
+                });
+            }
+            0
         }
-        em.exit(0);
-        return Ok(());
-    }
-    let mut targets = vec![Pid::from_raw(st.init_pid)];
-    if all {
-        if let Some(cg) = &st.cgroup {
-            targets.extend(cg.pids()?.into_iter().filter(|p| p.as_raw() != st.init_pid));
-        }
-    }
-    for pid in targets {
-        match kill_raw(pid, sig) {
-            Ok(()) => em.emit(EventKind::Signal {
-                signal: signal_name(sig),
-                target_pid: pid.as_raw(),
-            }),
-            // A process of --all may exit meanwhile; init must get it.
-            Err(nix::Error::ESRCH) if pid.as_raw() != st.init_pid => {}
-            Err(e) => {
-                em.exit(1);
-                return Err(RuntimeError::sys(
-                    format!("kill {} {pid}", signal_name(sig)),
-                    e,
-                ));
+        Err(_) => 1,
+    };
+    em.exit(code);
+    result.map(|_| ())
+}
+
+/// Signal init (if `init_alive`) and, with `all`, every process of the cgroup; the pids
+/// signalled.
+fn send_signal(
+    st: &ContainerState,
+    sig: i32,
+    all: bool,
+    init_alive: bool,
+) -> Result<Vec<Pid>, RuntimeError> {
+    let init = Pid::from_raw(st.init_pid);
+    let mut done = Vec::new();
+    if let (true, Some(cg)) = (all, &st.cgroup) {
+        match nix::sys::signal::Signal::try_from(sig) {
+            // Freeze, signal every pid, thaw: nothing forks away in between (runc's way).
+            Ok(signal) => done = cg.kill_all(signal)?,
+            Err(_) => {
+                for pid in cg.pids()? {
+                    match kill_raw(pid, sig) {
+                        Ok(()) => done.push(pid),
+                        Err(nix::Error::ESRCH) => {} // exited meanwhile
+                        Err(e) => {
+                            return Err(RuntimeError::sys(
+                                format!("kill {} {pid}", signal_name(sig)),
+                                e,
+                            ))
+                        }
+                    }
+                }
             }
         }
     }
-    em.exit(0);
-    Ok(())
+    // Init itself, unless the cgroup walk got it (a rootless container has no cgroup of
+    // its own to walk). Never a stopped init's pid: it may be someone else's by now.
+    if init_alive && !done.contains(&init) {
+        match kill_raw(init, sig) {
+            Ok(()) => done.push(init),
+            Err(nix::Error::ESRCH) if all => {}
+            Err(e) => {
+                return Err(RuntimeError::sys(
+                    format!("kill {} {init}", signal_name(sig)),
+                    e,
+                ))
+            }
+        }
+    }
+    Ok(done)
 }
 
 pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
@@ -193,6 +315,9 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
         Err(RuntimeError::NotFound { .. } | RuntimeError::Io { .. }) if force && dir.exists() => {
             return dir.remove()
         }
+        // Already gone: --force succeeds, as runc's. Clients call it after every exit and
+        // after a failed create (podman), or right after a plain `delete` (containerd).
+        Err(RuntimeError::NotFound { .. }) if force => return Ok(()),
         Err(e) => return Err(e),
     };
     let status = st.status(&dir);
@@ -207,7 +332,6 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
     // Also for a stopped container: without a pid namespace, processes its init left
     // behind live on in the cgroup (runc's destroy kills them too).
     kill_everything(&st, &mut em)?;
-    // (poststop hooks run here.)
     if let Some(cg) = &st.cgroup {
         destroy_cgroup(cg)?;
     }
@@ -215,8 +339,25 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
     em.emit(EventKind::State {
         status: "deleted".into(),
     });
+    run_poststop(&st, &mut em);
     em.exit(0);
     Ok(())
+}
+
+/// poststop, once the container is gone (runc runs them last in its destroy): failures
+/// are warnings, the delete stands.
+pub fn run_poststop(st: &ContainerState, em: &mut Emitter) {
+    let hooks = st.config.hooks().clone();
+    match lifecycle_hooks::run(
+        HookKind::Poststop,
+        hooks.as_ref(),
+        &st.spec_state(),
+        Some(&st.bundle),
+        em,
+    ) {
+        Ok(w) => lifecycle_hooks::warn(&w),
+        Err(e) => lifecycle_hooks::warn(&[e]),
+    }
 }
 
 /// SIGKILL init and everything in the cgroup (thawing it, or frozen tasks never die),
