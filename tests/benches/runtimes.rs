@@ -305,6 +305,34 @@ fn report(b: &Bench, title: &str, peers: &[Peer], samples: &[Vec<Sample>], base:
     println!();
 }
 
+/// `run` in blocks, each runtime after itself: what a runtime costs when the kernel state
+/// it leaves (the cgroup threadgroup lock's RCU state, above all) is its own.
+fn back_to_back(b: &mut Bench, peers: &[Peer], n: usize) {
+    println!("#### Back to back (each runtime after itself, {n} `run`s in a row)\n");
+    println!("| runtime | run median (p25–p75) | run CPU median |");
+    println!("|---|---:|---:|");
+    let mut med = Vec::new();
+    for p in peers {
+        b.run(p, &[]);
+        let v: Vec<Measured> = (0..n).filter_map(|_| b.run(p, &[])).collect();
+        let (w, w0, w1) = stats(&v.iter().map(|m| m.wall).collect::<Vec<_>>());
+        let (c, _, _) = stats(&v.iter().map(|m| m.cpu).collect::<Vec<_>>());
+        println!("| {} | {w:.2} ({w0:.1}–{w1:.1}) | {c:.2} |", p.name);
+        med.push((w, c));
+    }
+    if let [(ow, oc), rest @ ..] = &med[..] {
+        for (p, (w, c)) in peers[1..].iter().zip(rest) {
+            println!(
+                "\n- initscope-runtime / {}: run **{:.2}**, run CPU {:.2}",
+                p.name,
+                ow / w,
+                oc / c
+            );
+        }
+    }
+    println!();
+}
+
 /// `run` with events streamed to a live viewer against streamed to nothing.
 fn observability(b: &mut Bench, ours: &Peer, socket: &Path, pairs: usize) {
     println!("### The price of being observable\n");
@@ -574,6 +602,7 @@ fn main() {
             "> no live viewer socket (INITSCOPE_BENCH_VIEWER_SOCKET): the price of being observable is skipped (scripts/bench starts one)\n"
         ),
     }
+    back_to_back(&mut b, &peers, rounds);
     breakdown(&mut b, &peers[0], rounds, "host conditions");
 
     let Some(crun) = which("crun") else {
@@ -602,6 +631,7 @@ fn main() {
         &samples,
         &["crun"],
     );
+    back_to_back(&mut b, &peers, rounds);
     breakdown(
         &mut b,
         &peers[0],
