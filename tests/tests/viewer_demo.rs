@@ -10,6 +10,9 @@ use initscope::session::Session;
 use initscope_runtime::events::schema::Stage;
 use viewer_common::{initscope, Tmux};
 
+/// The tests compare the demo temp dirs before and after: one demo at a time.
+static ONE_DEMO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Temp dirs of demos, and processes in a demo container's cgroup (`…/initscope-demo-<pid>`).
 fn leftovers(demo_pid: Option<i32>) -> Vec<String> {
     let mut left: Vec<String> = std::fs::read_dir(std::env::temp_dir())
@@ -32,6 +35,7 @@ fn leftovers(demo_pid: Option<i32>) -> Vec<String> {
 
 #[test]
 fn demo_shows_the_four_stages_live_and_cleans_up() {
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("demo.jsonl");
     let cmd = format!(
@@ -99,4 +103,49 @@ fn demo_shows_the_four_stages_live_and_cleans_up() {
             "{stage:?}"
         );
     }
+}
+
+/// Cgroup directories of a demo's container (`<hierarchy>/initscope/initscope-demo-<pid>`).
+fn demo_cgroups(demo_pid: i32) -> Vec<String> {
+    let id = format!("initscope-demo-{demo_pid}");
+    std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|h| h.path().join("initscope").join(&id))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+/// Closing the window while the container waits for `start`: the viewer's terminal hangs
+/// up under it, yet it still deletes the container — no process, cgroup or temp dir stays.
+/// (ratatui's own terminal teardown used to panic on the dead tty and skip the delete.)
+#[test]
+fn closing_the_window_mid_bootstrap_still_deletes_the_container() {
+    let _one = ONE_DEMO.lock().unwrap_or_else(|e| e.into_inner());
+    let before = leftovers(None);
+    let t = Tmux::start(&format!("{} demo", initscope().display()), 160, 48);
+    t.wait_for("waits on exec.fifo");
+    let out = Command::new("pgrep")
+        .args(["-f", &format!("^{} demo$", initscope().display())])
+        .output()
+        .unwrap();
+    let demo_pid: i32 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("initscope demo is running");
+    assert!(
+        !demo_cgroups(demo_pid).is_empty(),
+        "the container's cgroup exists"
+    );
+    drop(t); // kills the tmux server: the pty hangs up
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{demo_pid}")).exists()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(leftovers(Some(demo_pid)), before, "left behind");
+    assert_eq!(demo_cgroups(demo_pid), Vec::<String>::new(), "cgroups left");
 }

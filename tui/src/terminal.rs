@@ -3,6 +3,7 @@
 //! before the panic message is printed). SIGTERM/SIGHUP ask the loop to quit cleanly.
 
 use std::io::{self, Stdout};
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
@@ -20,7 +21,10 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 static HOOK: Once = Once::new();
 
 pub struct Tui {
-    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+    /// Never dropped: ratatui's `Drop` shows the cursor and, when that fails (the terminal
+    /// hung up), `eprintln!`s — which panics on a dead tty and skips the caller's cleanup
+    /// (the demo's `delete`). [`restore`] shows the cursor itself, ignoring errors.
+    pub terminal: ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>,
 }
 
 extern "C" fn on_signal(_: libc::c_int) {
@@ -58,7 +62,9 @@ pub fn enter() -> io::Result<Tui> {
     let mut terminal = Terminal::new(CrosstermBackend::new(out))?;
     terminal.hide_cursor()?;
     terminal.clear()?;
-    Ok(Tui { terminal })
+    Ok(Tui {
+        terminal: ManuallyDrop::new(terminal),
+    })
 }
 
 /// Put the terminal back as it was; harmless when called twice.

@@ -92,8 +92,13 @@ impl Ctl {
 
     /// `delete --force`, waited for (not shown: the viewer is gone by then).
     fn delete(&self) {
+        use std::os::unix::process::CommandExt;
         let argv = self.argv(&["delete", "--force", &self.id]);
+        // In a process group of its own: when the viewer quits because its terminal hung
+        // up, the kernel sends SIGHUP to the terminal's foreground group again as the
+        // session leader exits, and a delete started in that group dies before it cleans.
         let _ = std::process::Command::new(&argv[0])
+            .process_group(0)
             .args(&argv[1..])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
