@@ -131,6 +131,29 @@ pub fn bpf_progs_held_by_anyone() -> Vec<u64> {
 
 /// IDs of every loaded BPF program, per `bpftool prog show`.
 pub fn bpf_progs() -> Vec<u64> {
+    bpf_prog_list()
+        .iter()
+        .filter_map(|p| p["id"].as_u64())
+        .collect()
+}
+
+/// IDs of the loaded tracing programs (the kinds the probe loads: tracepoint,
+/// raw_tracepoint, tracing), per `bpftool prog show`.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub fn bpf_tracing_progs() -> Vec<u64> {
+    bpf_prog_list()
+        .iter()
+        .filter(|p| {
+            matches!(
+                p["type"].as_str(),
+                Some("tracepoint" | "raw_tracepoint" | "tracing")
+            )
+        })
+        .filter_map(|p| p["id"].as_u64())
+        .collect()
+}
+
+fn bpf_prog_list() -> Vec<serde_json::Value> {
     let out = std::process::Command::new("bpftool")
         .args(["-j", "prog", "show"])
         .output()
@@ -141,11 +164,7 @@ pub fn bpf_progs() -> Vec<u64> {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
-    v.as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|p| p["id"].as_u64())
-        .collect()
+    v.as_array().cloned().unwrap_or_default()
 }
 
 /// Which of `ids` are still loaded. Freeing a program after its last fd closes is
