@@ -50,6 +50,10 @@ enum Cmd {
         /// Open at the end of the recording (the completed diagram).
         #[arg(long)]
         end: bool,
+        /// Print the diagram as text and a summary instead of drawing the screen (the
+        /// default when there is no terminal).
+        #[arg(long)]
+        print: bool,
     },
     /// Draw a recording as an SVG sequence diagram or Mermaid text.
     Export {
@@ -79,6 +83,10 @@ enum Cmd {
         /// busybox-static is not installed).
         #[arg(long)]
         host_rootfs: bool,
+        /// No screen: run to the end, then print the diagram as text and a summary, and
+        /// exit with the container's status (the default when there is no terminal).
+        #[arg(long)]
+        print: bool,
     },
     /// Run your bundle under initscope-runtime and watch it boot, live (root).
     Run {
@@ -88,6 +96,10 @@ enum Cmd {
         runtime: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
+        /// No screen: run to the end, then print the diagram as text and a summary, and
+        /// exit with the container's status (the default when there is no terminal).
+        #[arg(long)]
+        print: bool,
     },
     /// Bind the events socket and show every initscope-runtime bootstrap as it happens.
     Watch {
@@ -156,9 +168,19 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        Cmd::Replay { file, play, end } => {
-            commands::replay::run(&file, ReplayOpts { play, at_end: end })
-        }
+        Cmd::Replay {
+            file,
+            play,
+            end,
+            print,
+        } => commands::replay::run(
+            &file,
+            ReplayOpts {
+                play,
+                at_end: end,
+                print,
+            },
+        ),
         Cmd::Export {
             file,
             format,
@@ -170,24 +192,32 @@ fn main() -> ExitCode {
             no_userns,
             pause_at,
             host_rootfs,
-        } => commands::demo::run(commands::demo::DemoOpts {
-            runtime,
-            record,
-            userns: !no_userns,
-            pause_at,
-            host_rootfs,
-        }),
+            print,
+        } => {
+            return exit_with(commands::demo::run(commands::demo::DemoOpts {
+                runtime,
+                record,
+                userns: !no_userns,
+                pause_at,
+                host_rootfs,
+                print,
+            }))
+        }
         Cmd::Run {
             bundle,
             id,
             runtime,
             record,
-        } => commands::run::run(commands::run::RunOpts {
-            bundle,
-            id,
-            runtime,
-            record,
-        }),
+            print,
+        } => {
+            return exit_with(commands::run::run(commands::run::RunOpts {
+                bundle,
+                id,
+                runtime,
+                record,
+                print,
+            }))
+        }
         Cmd::Watch {
             socket,
             record,
@@ -215,6 +245,17 @@ fn main() -> ExitCode {
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("initscope: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// demo/run: the container's status (when printed), or the error in one line.
+fn exit_with(r: Result<i32, commands::CmdError>) -> ExitCode {
+    match r {
+        Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("initscope: {e}");
             ExitCode::FAILURE
