@@ -55,7 +55,9 @@ pub struct HeldChild {
     cmd: String,
     release: Option<File>,
     exec_error: Option<File>,
-    reaped: bool,
+    /// Set once reaped: later waits return it (a second waitpid would find nothing, and
+    /// `wait` would spin).
+    exit: Option<Exit>,
 }
 
 impl HeldChild {
@@ -90,7 +92,7 @@ impl HeldChild {
                     cmd: first.clone(),
                     release: Some(File::from(go_w)),
                     exec_error: Some(File::from(err_r)),
-                    reaped: false,
+                    exit: None,
                 })
             }
         }
@@ -119,7 +121,7 @@ impl HeldChild {
         }
     }
 
-    /// Has it exited? Reaps it if so.
+    /// Has it exited? Reaps it if so; once reaped, its exit every time (as std's Child).
     pub fn try_wait(&mut self) -> Result<Option<Exit>, HeldError> {
         self.wait_flags(Some(WaitPidFlag::WNOHANG))
     }
@@ -135,23 +137,23 @@ impl HeldChild {
 
     /// Send a signal (ignored once it is reaped).
     pub fn signal(&self, sig: Signal) {
-        if !self.reaped {
+        if self.exit.is_none() {
             let _ = kill(self.pid, sig);
         }
     }
 
     fn wait_flags(&mut self, flags: Option<WaitPidFlag>) -> Result<Option<Exit>, HeldError> {
-        if self.reaped {
-            return Ok(None);
+        if self.exit.is_some() {
+            return Ok(self.exit);
         }
         match waitpid(self.pid, flags) {
             Ok(WaitStatus::Exited(_, code)) => {
-                self.reaped = true;
-                Ok(Some(Exit::Code(code)))
+                self.exit = Some(Exit::Code(code));
+                Ok(self.exit)
             }
             Ok(WaitStatus::Signaled(_, sig, _)) => {
-                self.reaped = true;
-                Ok(Some(Exit::Signal(sig as i32)))
+                self.exit = Some(Exit::Signal(sig as i32));
+                Ok(self.exit)
             }
             Ok(_) | Err(nix::errno::Errno::EINTR) => Ok(None),
             Err(e) => Err(HeldError::Sys {
@@ -169,7 +171,7 @@ impl Drop for HeldChild {
             // never released: it must not run the command
             let _ = kill(self.pid, Signal::SIGKILL);
             let _ = waitpid(self.pid, None);
-        } else if !self.reaped {
+        } else if self.exit.is_none() {
             // released and maybe still running: left to run; reaped if it has ended
             let _ = waitpid(self.pid, Some(WaitPidFlag::WNOHANG));
         }
@@ -245,6 +247,20 @@ mod tests {
         let e = c.release().unwrap_err().to_string();
         assert!(e.contains("exec failed"), "{e}");
         assert_eq!(c.wait().unwrap(), Exit::Code(127));
+    }
+
+    #[test]
+    fn waiting_again_after_it_was_reaped_returns_its_exit() {
+        let mut c = HeldChild::spawn(&["sh".into(), "-c".into(), "exit 3".into()]).unwrap();
+        c.release().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while c.try_wait().unwrap().is_none() {
+            assert!(std::time::Instant::now() < deadline);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // Both used to find nothing to reap: try_wait said None, wait spun forever.
+        assert_eq!(c.try_wait().unwrap(), Some(Exit::Code(3)));
+        assert_eq!(c.wait().unwrap(), Exit::Code(3));
     }
 
     #[test]

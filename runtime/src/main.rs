@@ -1,7 +1,6 @@
 //! `initscope-runtime`: parse the command line, run the command, and report an error as
 //! one line on stderr and, with `--log`, as the log's last line.
 
-use clap::error::ErrorKind;
 use clap::Parser;
 
 use initscope_runtime::cli::{self, log, Cli};
@@ -9,20 +8,17 @@ use initscope_runtime::cli::{self, log, Cli};
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help
         Err(e) => {
-            let is_error = !matches!(
-                e.kind(),
-                ErrorKind::DisplayHelp
-                    | ErrorKind::DisplayVersion
-                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            );
-            if is_error {
-                let args: Vec<_> = std::env::args_os().collect();
-                if let Some((path, format)) = log::target_from_args(&args) {
-                    log::append(&path, format, "error", &log::usage_line(&e.to_string()));
-                }
+            // One line, like every other error (clients show the first line only), on
+            // stderr and as the last line of --log.
+            let line = log::usage_line(&e.to_string());
+            let args: Vec<_> = std::env::args_os().collect();
+            if let Some((path, format)) = log::target_from_args(&args) {
+                log::append(&path, format, "error", &line);
             }
-            e.exit()
+            eprintln!("initscope-runtime: {line}");
+            std::process::exit(2);
         }
     };
     if let (true, Some(path)) = (cli.debug, &cli.log) {

@@ -5,6 +5,8 @@
 //! containers on the same machine neither see nor disturb them.
 
 pub mod clients;
+pub mod leaks;
+pub mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

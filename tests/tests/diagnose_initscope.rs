@@ -389,7 +389,7 @@ fn stage_killed_mid_way_names_the_stage_the_signal_and_the_step() {
     assert_eq!(died["dead_stage"], "child");
     assert_eq!(died["dead_pid"], child);
     assert_eq!(died["signal"], "SIGKILL");
-    assert_eq!(died["last_step"], "paused");
+    assert_eq!(died["last_step"], "paused at child:before-unshare");
     let events = case.rt.events.display().to_string();
     let r = diagnose_json(&["--events", &events, &case.id]);
     assert_eq!(r["status"], "failed", "{r:#}");

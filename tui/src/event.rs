@@ -17,6 +17,8 @@ pub enum ParseError {
     Json(#[from] serde_json::Error),
     #[error("unknown source {0:?} (expected \"runtime\" or \"kernel\")")]
     UnknownSource(String),
+    #[error("not UTF-8 text (an invalid byte after {0} good ones)")]
+    NotUtf8(usize),
 }
 
 impl Event {

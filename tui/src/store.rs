@@ -93,16 +93,23 @@ impl EventStore {
         let mut reader = BufReader::with_capacity(1 << 20, file.try_clone().map_err(io_err)?);
         let mut lines = Vec::new();
         let mut off = 0u64;
-        let mut buf = String::new();
+        let mut buf = Vec::new();
         let mut lineno = 0;
         loop {
             buf.clear();
-            let n = reader.read_line(&mut buf).map_err(io_err)?;
+            // Bytes, not read_line: a line that is not UTF-8 is a bad line to name, not
+            // an I/O error without a line number.
+            let n = reader.read_until(b'\n', &mut buf).map_err(io_err)?;
             if n == 0 {
                 break;
             }
             lineno += 1;
-            let text = buf.trim_end_matches(['\n', '\r']);
+            let text = std::str::from_utf8(&buf).map_err(|e| StoreError::Parse {
+                path: path.to_path_buf(),
+                line: lineno,
+                err: ParseError::NotUtf8(e.valid_up_to()),
+            })?;
+            let text = text.trim_end_matches(['\n', '\r']);
             if !text.trim().is_empty() {
                 let ev = Event::parse_line(text).map_err(|err| StoreError::Parse {
                     path: path.to_path_buf(),

@@ -11,6 +11,9 @@ use super::plan::{ConfigError, CONFIG_FILE};
 /// Read `<bundle>/config.json` with oci-spec's types.
 pub fn load_spec(bundle: &Path) -> Result<Spec, ConfigError> {
     if !bundle.is_dir() {
+        if bundle.exists() {
+            return Err(ConfigError::BundleNotDir(bundle.to_path_buf()));
+        }
         return Err(ConfigError::NoBundle(bundle.to_path_buf()));
     }
     let path = bundle.join("config.json");
@@ -65,9 +68,23 @@ impl std::fmt::Display for JsonError {
 
 /// Parse `data` as `T` (a config, or exec's `--process`), naming the field of a bad value.
 pub fn parse_named<T: serde::de::DeserializeOwned>(data: &[u8]) -> Result<T, JsonError> {
-    let de = &mut serde_json::Deserializer::from_slice(data);
-    let err = match serde_path_to_error::deserialize::<_, T>(de) {
-        Ok(v) => return Ok(v),
+    // serde reads a struct from an array too: say what the top level must be.
+    if let Some(c) = data.iter().find(|c| !c.is_ascii_whitespace()) {
+        if *c != b'{' {
+            return Err(JsonError::Syntax(
+                "the top level must be a JSON object ({ \"ociVersion\": …, … })".into(),
+            ));
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(data);
+    let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        // Nothing but whitespace may follow (serde_json::from_slice checks this too).
+        Ok(v) => {
+            return de
+                .end()
+                .map(|()| v)
+                .map_err(|e| JsonError::Syntax(e.to_string()))
+        }
         Err(e) => e,
     };
     let field = err.path().to_string();

@@ -104,7 +104,10 @@ pub fn create(req: &CreateRequest) -> Result<Created, RuntimeError> {
             console: console_ours,
             em,
         }),
-        Err(e) => {
+        Err(mut e) => {
+            if let (RuntimeError::Stage(f), Some(cg)) = (&mut e, &cleanup.cgroup) {
+                explain_oom(f, cg);
+            }
             match &e {
                 RuntimeError::Stage(_) => {} // the stage already emitted its error
                 other => em.error("create", None, &other.to_string()),
@@ -113,6 +116,34 @@ pub fn create(req: &CreateRequest) -> Result<Created, RuntimeError> {
             em.exit(1);
             Err(e)
         }
+    }
+}
+
+/// A stage killed by SIGKILL in a cgroup whose OOM killer fired died of the memory
+/// limit: say so, or the user is left guessing who sent the signal.
+fn explain_oom(f: &mut crate::bootstrap::failure::StageFailure, cg: &Cgroup) {
+    if !f.message.starts_with("killed by SIGKILL") {
+        return;
+    }
+    let files = [
+        cg.v1_path("memory").map(|p| p.join("memory.oom_control")),
+        cg.v2_path().map(|p| p.join("memory.events")),
+    ];
+    let kills = files
+        .into_iter()
+        .flatten()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .flat_map(|t| {
+            t.lines()
+                .filter_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .max()
+        .unwrap_or(0);
+    if kills > 0 {
+        f.message.push_str(
+            ": the kernel's OOM killer ended it (the container's memory limit is too low: raise linux.resources.memory.limit)",
+        );
     }
 }
 

@@ -23,6 +23,8 @@ pub mod plan;
 pub mod sync;
 mod watch;
 
+pub(crate) use watch::last_step;
+
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
 

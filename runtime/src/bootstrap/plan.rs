@@ -19,6 +19,10 @@ pub enum ConfigError {
     #[error("bundle {0}: no such directory (pass the bundle with --bundle DIR)")]
     NoBundle(PathBuf),
     #[error(
+        "bundle {0}: not a directory (pass the bundle directory, the one holding config.json)"
+    )]
+    BundleNotDir(PathBuf),
+    #[error(
         "{0}: no such file (a bundle needs a config.json; `initscope-runtime spec` writes one)"
     )]
     NoConfig(PathBuf),
@@ -37,6 +41,8 @@ pub enum ConfigError {
     Field(String),
     #[error("rootfs {0}: no such directory (root.path in config.json)")]
     NoRootfs(PathBuf),
+    #[error("rootfs {0}: not a directory (root.path in config.json)")]
+    RootfsNotDir(PathBuf),
 }
 
 pub(super) const CONFIG_FILE: &str = "config.json";
@@ -171,8 +177,26 @@ impl Plan {
             .root()
             .as_ref()
             .ok_or_else(|| invalid("root", "missing: set root.path to the rootfs directory"))?;
+        if root.path().as_os_str().is_empty() {
+            // Joined to the bundle it would make the bundle itself the rootfs.
+            return Err(invalid(
+                "root.path",
+                "empty: set it to the rootfs directory",
+            ));
+        }
         let rootfs = if root.path().is_absolute() {
             root.path().clone()
+        } else if climbs_out(root.path()) {
+            // The stages would make mount points (proc, dev, sys) in whatever host
+            // directory this names: refuse it rather than write outside the bundle.
+            return Err(invalid(
+                "root.path",
+                format!(
+                    "{} climbs out of the bundle {}: give an absolute path or one inside the bundle",
+                    root.path().display(),
+                    bundle.display()
+                ),
+            ));
         } else {
             bundle.join(root.path())
         };
@@ -275,6 +299,9 @@ impl Plan {
     /// Checks against the host that give a clearer error now than a stage could later.
     pub fn check_host(&self) -> Result<(), ConfigError> {
         if !self.rootfs.is_dir() {
+            if self.rootfs.exists() {
+                return Err(ConfigError::RootfsNotDir(self.rootfs.clone()));
+            }
             return Err(ConfigError::NoRootfs(self.rootfs.clone()));
         }
         if self.ns.new_user {
@@ -335,6 +362,24 @@ fn namespace_plan(
     }
     plan.join.sort_by_key(|j| namespaces::join_rank(j.flag));
     Ok(plan)
+}
+
+/// Whether a relative path, read lexically, leaves the directory it is relative to
+/// (`../x`, `a/../../x`).
+fn climbs_out(rel: &Path) -> bool {
+    use std::path::Component;
+    let mut depth = 0i32;
+    for c in rel.components() {
+        match c {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
 }
 
 /// A path through one of procfs's magic links (`/proc/self/fd/N`, `/proc/1/cwd`,
@@ -440,12 +485,24 @@ pub fn process_plan_of(p: &oci_spec::runtime::Process) -> Result<ProcessPlan, Co
             ));
         }
     }
+    let env = p.env().clone().unwrap_or_default();
+    // As runc: an entry without '=' is a mistake, not a variable.
+    if let Some((i, bad)) = env
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.split_once('=').is_none_or(|(name, _)| name.is_empty()))
+    {
+        return Err(invalid(
+            "process.env",
+            format!("entry {i} {bad:?} is not NAME=value"),
+        ));
+    }
     let console_size =
         crate::console::console_size(p).map_err(|e| ConfigError::Field(e.to_string()))?;
     let user = p.user();
     Ok(ProcessPlan {
         args,
-        env: p.env().clone().unwrap_or_default(),
+        env,
         cwd: p.cwd().clone(),
         uid: user.uid(),
         gid: user.gid(),

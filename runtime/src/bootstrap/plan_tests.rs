@@ -190,6 +190,14 @@ fn bad_fields_are_named() {
             }),
             "process.consoleSize.height",
         ),
+        (
+            Box::new(|v| v["process"]["env"] = serde_json::json!(["A=1", "NOEQUALS"])),
+            "process.env: entry 1 \"NOEQUALS\" is not NAME=value",
+        ),
+        (
+            Box::new(|v| v["process"]["env"] = serde_json::json!(["=x"])),
+            "process.env: entry 0",
+        ),
     ];
     for (f, want) in cases {
         let spec = with(base(), f);
@@ -302,4 +310,35 @@ fn missing_bundle_config_and_bad_json_are_clear() {
     let e = load_spec(dir.path()).unwrap_err();
     assert!(e.to_string().contains("invalid JSON"), "{e}");
     assert!(e.to_string().contains("line 1"), "{e}");
+    std::fs::write(dir.path().join("config.json"), "[1, 2]").unwrap();
+    let e = load_spec(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("top level must be a JSON object"), "{e}");
+    let good = serde_json::to_string(&runc_spec()).unwrap();
+    std::fs::write(dir.path().join("config.json"), good + "\n}}").unwrap();
+    let e = load_spec(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("invalid JSON: trailing characters"), "{e}");
+    let file = dir.path().join("config.json");
+    assert!(matches!(
+        load_spec(&file),
+        Err(ConfigError::BundleNotDir(_))
+    ));
+}
+
+#[test]
+fn a_relative_rootfs_may_not_climb_out_of_the_bundle() {
+    let spec = with(base(), |v| v["root"]["path"] = "".into());
+    let e = plan(spec).unwrap_err().to_string();
+    assert!(e.contains("root.path: empty"), "{e}");
+    for bad in ["..", "../../etc", "rootfs/../../x", "./a/../.."] {
+        let spec = with(base(), |v| v["root"]["path"] = bad.into());
+        let e = plan(spec).unwrap_err().to_string();
+        assert!(
+            e.contains("root.path") && e.contains("climbs out"),
+            "{bad}: {e}"
+        );
+    }
+    for good in ["rootfs", "./rootfs", "a/../rootfs", "/elsewhere/rootfs"] {
+        let spec = with(base(), |v| v["root"]["path"] = good.into());
+        assert!(plan(spec).is_ok(), "{good}");
+    }
 }

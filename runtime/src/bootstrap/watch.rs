@@ -420,14 +420,17 @@ fn events_of(dir: &StateDir, pid: Pid) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The last step `pid` reported, e.g. `sync_recv SYNC_GRANDCHILD` or `unshare`.
-fn last_step(dir: &StateDir, pid: Pid) -> String {
+/// The last step `pid` reported, e.g. `sync_recv SYNC_GRANDCHILD`, `unshare` or
+/// `paused at init:before-rootfs`.
+pub(crate) fn last_step(dir: &StateDir, pid: Pid) -> String {
     match events_of(dir, pid).last() {
         Some(v) => {
             let kind = v["kind"].as_str().unwrap_or("?");
-            match v["msg"].as_str() {
-                Some(m) => format!("{kind} {m}"),
-                None => kind.to_string(),
+            match (v["msg"].as_str(), v["step"].as_str()) {
+                (Some(m), _) => format!("{kind} {m}"),
+                // Held by INITSCOPE_PAUSE_AT: name where (`paused at child:before-unshare`).
+                (None, Some(step)) if kind == "paused" => format!("paused at {step}"),
+                _ => kind.to_string(),
             }
         }
         None => "before its first event".to_string(),

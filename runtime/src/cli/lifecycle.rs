@@ -12,6 +12,7 @@ use nix::unistd::Pid;
 use super::signal::parse_signal;
 use super::{root_of, Cli, ListFormat};
 use crate::bootstrap::create::open_sink;
+use crate::bootstrap::failure::StageFailure;
 use crate::bootstrap::lifecycle_hooks;
 use crate::error::RuntimeError;
 use crate::events::emitter::Emitter;
@@ -163,6 +164,14 @@ pub fn release_init(
     if !released {
         return Err(exited());
     }
+    if error.is_empty() && died_before_exec(dir, init, &pidfd) {
+        let last = crate::bootstrap::last_step(dir, init);
+        return Err(RuntimeError::Stage(StageFailure::new(
+            Stage::Init,
+            &last,
+            format!("died before exec (pid {init}, last step: {last})"),
+        )));
+    }
     if !error.is_empty() {
         return Err(RuntimeError::Usage(
             String::from_utf8_lossy(&error).trim_end().to_string(),
@@ -178,6 +187,24 @@ pub fn release_init(
     )?;
     lifecycle_hooks::warn(&warnings);
     Ok(())
+}
+
+/// EOF on exec.fifo means every writer is gone: init exec'd (its `exec` event, written
+/// just before execve, is in the log) or died on the way (a signal, the OOM killer).
+fn died_before_exec(dir: &StateDir, init: Pid, pidfd: &std::os::fd::OwnedFd) -> bool {
+    let exec_logged = std::fs::read_to_string(dir.events_file())
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("\"exec\"")) // parse only the candidates
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .any(|v| v["kind"] == "exec" && v["pid"].as_i64() == Some(init.as_raw() as i64));
+    if exec_logged {
+        return false;
+    }
+    // Emitting may drop an event (it never fails a bootstrap): without one, only an init
+    // that is gone died before its exec.
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    matches!(nix::poll::poll(&mut fds, PollTimeout::from(200u16)), Ok(n) if n > 0)
 }
 
 pub fn state(cli: &Cli, id: &str) -> Result<(), RuntimeError> {

@@ -70,9 +70,25 @@ pub fn target_from_args(args: &[OsString]) -> Option<(PathBuf, LogFormat)> {
 
 /// clap's error as one line for a log: its first line without the `error: ` prefix.
 pub fn usage_line(rendered: &str) -> String {
-    let first = rendered.lines().next().unwrap_or("invalid command line");
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    format!("{first} (see `initscope-runtime --help`)")
+    // clap's message may go on over a few lines (`…were not provided:` / `  <ID>`) before
+    // its usage block: keep those, drop the tips and the usage.
+    let mut parts = Vec::new();
+    for line in rendered.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if line.is_empty() || line.starts_with("tip:") {
+            continue;
+        }
+        parts.push(line.strip_prefix("error: ").unwrap_or(line));
+    }
+    let msg = if parts.is_empty() {
+        "invalid command line".to_string()
+    } else {
+        parts.join(" ")
+    };
+    format!("{msg} (see `initscope-runtime --help`)")
 }
 
 #[cfg(test)]

@@ -349,6 +349,34 @@ mod tests {
     }
 
     #[test]
+    fn usage_errors_are_one_line_naming_the_argument() {
+        let err = |args: &[&str]| {
+            let e = Cli::try_parse_from(
+                std::iter::once("initscope-runtime").chain(args.iter().copied()),
+            )
+            .unwrap_err();
+            log::usage_line(&e.to_string())
+        };
+        for (args, want) in [
+            (&["bogus"][..], "unrecognized subcommand 'bogus'"),
+            (
+                &["create", "--bogus", "x"][..],
+                "unexpected argument '--bogus'",
+            ),
+            (&["create", "-b", "/b"][..], "<ID>"),
+            (
+                &["--log-format", "xml", "state", "x"][..],
+                "'xml' for '--log-format",
+            ),
+        ] {
+            let line = err(args);
+            assert_eq!(line.lines().count(), 1, "{line}");
+            assert!(line.contains(want), "{args:?}: {line}");
+            assert!(line.ends_with("(see `initscope-runtime --help`)"), "{line}");
+        }
+    }
+
+    #[test]
     fn version_starts_like_runcs() {
         let v = version_text();
         assert!(

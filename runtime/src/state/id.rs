@@ -1,8 +1,9 @@
 //! Container ids: they become a directory name under `--root`, so they must be a single,
 //! printable path component.
 
-/// The longest id accepted, in bytes.
-pub const MAX_ID_LEN: usize = 1024;
+/// The longest id accepted, in bytes: it names a directory under `--root` and in every
+/// cgroup hierarchy, and a file name has at most NAME_MAX (255) bytes.
+pub const MAX_ID_LEN: usize = 255;
 
 /// Why an id is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +25,7 @@ pub fn validate_id(id: &str) -> Result<(), InvalidId> {
         return bad("it is empty");
     }
     if id.len() > MAX_ID_LEN {
-        return bad("it is longer than 1024 bytes");
+        return bad("it is longer than 255 bytes (it names a directory; NAME_MAX)");
     }
     if id == "." || id == ".." {
         return bad("it is \".\" or \"..\"");
@@ -47,7 +48,7 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_ids() {
-        for id in ["a", "web-1", "3f2b_c.d", "Ünïcode", &"x".repeat(1024)] {
+        for id in ["a", "web-1", "3f2b_c.d", "Ünïcode", &"x".repeat(255)] {
             assert_eq!(validate_id(id), Ok(()), "{id}");
         }
     }
@@ -66,6 +67,7 @@ mod tests {
             let e = validate_id(id).unwrap_err();
             assert!(e.to_string().contains(why), "{id:?}: {e}");
         }
-        assert!(validate_id(&"x".repeat(1025)).is_err());
+        assert!(validate_id(&"x".repeat(256)).is_err());
+        assert!(validate_id(&"x".repeat(1024)).is_err());
     }
 }

@@ -102,7 +102,15 @@ impl StateDir {
             .mode(0o711)
             .create(&self.root)
             .map_err(|e| {
-                RuntimeError::io(format!("create state root {}", self.root.display()), e)
+                let what = format!("create state root {} (--root)", self.root.display());
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    // mkdir -p on a path that is a file says EEXIST: say what is wrong.
+                    return RuntimeError::io(
+                        what,
+                        io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+                    );
+                }
+                RuntimeError::io(what, e)
             })?;
         match std::fs::DirBuilder::new().mode(0o711).create(&self.dir) {
             Ok(()) => Ok(()),

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -39,7 +39,9 @@ impl FifoSource {
 
 impl Source for FifoSource {
     fn fd(&self) -> Option<RawFd> {
-        Some(self.file.as_raw_fd())
+        // Drained every frame tick, not woken for each write: a writer that wakes a
+        // sleeping reader pays for the wakeup, and 64 KiB hold a bootstrap's events.
+        None
     }
 
     fn drain(&mut self, out: &mut Vec<String>) -> io::Result<bool> {
