@@ -140,8 +140,9 @@ pub(crate) fn finish(
     out.push('\n');
     if let Some(r) = &l.record {
         out.push_str(&format!(
-            "recorded to {0}; step through it with: initscope replay {0}\n",
-            r.display()
+            "recorded to {0}; step through it with: {1} replay {0}\n",
+            r.display(),
+            super::invoked_as()
         ));
     }
     std::io::stdout()
