@@ -43,6 +43,7 @@ enum RuntimeArg {
 enum Cmd {
     /// Step through a recording (JSONL of runtime and kernel events).
     Replay {
+        /// The recording (`--record`'s file, or one in tui/recordings/).
         file: PathBuf,
         /// Start playing at N events per second.
         #[arg(long, value_name = "N")]
@@ -57,7 +58,9 @@ enum Cmd {
     },
     /// Draw a recording as an SVG sequence diagram or Mermaid text.
     Export {
+        /// The recording.
         file: PathBuf,
+        /// svg (a picture that looks like the terminal diagram) or mermaid (text).
         #[arg(long, value_enum, default_value = "svg")]
         format: Format,
         /// Output file (default: standard output).
@@ -90,10 +93,14 @@ enum Cmd {
     },
     /// Run your bundle under initscope-runtime and watch it boot, live (root).
     Run {
+        /// The bundle: a directory with config.json (process.terminal false) and its rootfs.
         bundle: PathBuf,
+        /// The container id (default: initscope-run-<pid>).
         id: Option<String>,
+        /// The runtime to run (default: initscope-runtime beside this program, else on PATH).
         #[arg(long, value_name = "PATH")]
         runtime: Option<PathBuf>,
+        /// Also write every event (both sources) as JSONL to FILE, for `replay`.
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
         /// No screen: run to the end, then print the diagram as text and a summary, and
