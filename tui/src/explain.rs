@@ -98,6 +98,17 @@ fn runtime(e: &RuntimeEvent) -> Vec<String> {
             lines.join("; ")
         )),
         EventKind::CgroupJoin { .. } => out.push("The process is moved into the container's cgroup (on every hierarchy) before the next stages are cloned, so they are born inside it, accounted and limited from their first instruction. runc's create moves stage 0 in from outside; initscope-runtime makes stage 0 inside cgroup2 (clone3 with CLONE_INTO_CGROUP) and stage 0 joins the v1 hierarchies here itself.".to_string()),
+        EventKind::Mount { fstype, flags, .. }
+            if fstype.is_empty()
+                && flags.iter().any(|f| ["MS_SHARED", "MS_SLAVE", "MS_PRIVATE", "MS_UNBINDABLE"].contains(&f.as_str())) =>
+        {
+            out.push("A propagation change, not a new mount (mount --make-rslave /): the first thing init does in its new mount namespace. As a copy of the host's, every mount in it is still shared with the host; made slave (config.json's rootfsPropagation, rslave by default as in runc), mounts the container makes stay inside it while the host's new mounts still reach in.".to_string())
+        }
+        EventKind::Mount { flags, .. }
+            if flags.iter().any(|f| f == "MS_REMOUNT" || f.starts_with('+') || f.starts_with('-')) =>
+        {
+            out.push("A remount: the mount stays where it is and only its flags change — read-only for a read-only root (root.readonly), for readonlyPaths (/proc/sys, /proc/bus …) and for mounts asked to be ro once they are filled. A bind mount cannot be made read-only in the same call that makes it, so runc (and this runtime) bind first and remount after.".to_string())
+        }
         EventKind::Mount { .. } | EventKind::Device { .. } | EventKind::Symlink { .. } => out.push("Init prepares the root filesystem inside its new mount namespace: it bind-mounts the rootfs onto itself (pivot_root needs a mount point), mounts /proc, a tmpfs on /dev, devpts, shm, mqueue, sysfs and cgroup as config.json lists them, creates the device nodes (or bind-mounts them in a user namespace, where mknod is not allowed) and the /dev/fd, /dev/std* symlinks.".to_string()),
         EventKind::MaskPath { .. } | EventKind::ReadonlyPath { .. } => out.push("After the pivot, paths that would leak or change host state are hidden (/dev/null bound over files, an empty read-only tmpfs over directories: maskedPaths) or remounted read-only (readonlyPaths) — /proc/kcore, /proc/sys and friends.".to_string()),
         EventKind::PivotRoot { method, .. } => out.push(if method == "pivot_root" {

@@ -225,8 +225,9 @@ fn runtime_summary(e: &RuntimeEvent) -> String {
             source,
             destination,
             fstype,
+            flags,
             ..
-        } => format!("mount {source} on {destination} ({fstype})"),
+        } => mount_label(source, destination, fstype, flags),
         EventKind::Device {
             path,
             dev_type,
@@ -333,6 +334,82 @@ fn kernel_summary(e: &KernelEvent) -> String {
     }
 }
 
+/// What a mount event did, in words: `mount proc on /proc`, `mount shm on /dev/shm
+/// (tmpfs)`, `rbind /x on /y`, `make / rslave` (a propagation change: no source, no
+/// type), `remount /proc/sys ro` (MS_REMOUNT, or `mount_setattr`'s `±MOUNT_ATTR_*`).
+pub fn mount_label(source: &str, destination: &str, fstype: &str, flags: &[String]) -> String {
+    let has = |f: &str| flags.iter().any(|x| x == f);
+    let r = if has("MS_REC") || has("AT_RECURSIVE") {
+        "r"
+    } else {
+        ""
+    };
+    let ro = if has("MS_RDONLY") { " ro" } else { "" };
+    const PROPAGATION: [(&str, &str); 4] = [
+        ("MS_SHARED", "shared"),
+        ("MS_SLAVE", "slave"),
+        ("MS_PRIVATE", "private"),
+        ("MS_UNBINDABLE", "unbindable"),
+    ];
+    if let Some((_, p)) = PROPAGATION.iter().find(|(f, _)| has(f)) {
+        if !has("MS_REMOUNT") && !has("MS_BIND") {
+            return format!("make {destination} {r}{p}");
+        }
+    }
+    let attrs: Vec<&str> = flags
+        .iter()
+        .filter_map(|f| {
+            let (sign, name) = f.split_at_checked(1)?;
+            let word = name.strip_prefix("MOUNT_ATTR_")?.to_ascii_lowercase();
+            let word = match (sign, word.as_str()) {
+                ("+", "rdonly") => "ro",
+                ("-", "rdonly") => "rw",
+                ("+", "nosuid") => "nosuid",
+                ("+", "nodev") => "nodev",
+                ("+", "noexec") => "noexec",
+                ("+", "noatime") => "noatime",
+                ("+", "relatime") => "relatime",
+                ("+", "strictatime") => "strictatime",
+                ("+", "nodiratime") => "nodiratime",
+                ("+", "nosymfollow") => "nosymfollow",
+                ("-", "nosuid") => "suid",
+                ("-", "nodev") => "dev",
+                ("-", "noexec") => "exec",
+                _ => return None,
+            };
+            Some(word)
+        })
+        .collect();
+    if !attrs.is_empty() {
+        let below = if r.is_empty() { "" } else { " (and below)" };
+        return format!("remount {destination} {}{below}", attrs.join(","));
+    }
+    if has("MS_REMOUNT") {
+        let mut opts = vec![if has("MS_RDONLY") { "ro" } else { "rw" }];
+        for (f, w) in [
+            ("MS_NOSUID", "nosuid"),
+            ("MS_NODEV", "nodev"),
+            ("MS_NOEXEC", "noexec"),
+        ] {
+            if has(f) {
+                opts.push(w);
+            }
+        }
+        return format!("remount {destination} {}", opts.join(","));
+    }
+    if has("MS_MOVE") {
+        return format!("move {source} to {destination}");
+    }
+    if has("MS_BIND") {
+        return format!("{r}bind {source} on {destination}{ro}");
+    }
+    if source.is_empty() || source == fstype {
+        format!("mount {fstype} on {destination}{ro}")
+    } else {
+        format!("mount {source} on {destination} ({fstype}){ro}")
+    }
+}
+
 /// `1234567` ns → `1.2ms`.
 pub fn fmt_dur(ns: u64) -> String {
     match ns {
@@ -342,5 +419,51 @@ pub fn fmt_dur(ns: u64) -> String {
         n if n < 1_000_000_000 => format!("{:.0}ms", n as f64 / 1e6),
         n if n < 60_000_000_000 => format!("{:.1}s", n as f64 / 1e9),
         n => format!("{}m{:02}s", n / 60_000_000_000, (n / 1_000_000_000) % 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mount_label;
+
+    fn label(src: &str, dst: &str, fstype: &str, flags: &[&str]) -> String {
+        let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+        mount_label(src, dst, fstype, &flags)
+    }
+
+    #[test]
+    fn mounts_read_as_what_they_did() {
+        // `mount --make-rslave /`: no source, no type.
+        assert_eq!(label("", "/", "", &["MS_REC", "MS_SLAVE"]), "make / rslave");
+        assert_eq!(label("", "/mnt", "", &["MS_PRIVATE"]), "make /mnt private");
+        assert_eq!(
+            label("", "/proc/sys", "", &["MS_RDONLY", "MS_REMOUNT", "MS_BIND"]),
+            "remount /proc/sys ro"
+        );
+        assert_eq!(
+            label("", "/sys", "", &["AT_RECURSIVE", "+MOUNT_ATTR_RDONLY"]),
+            "remount /sys ro (and below)"
+        );
+        assert_eq!(label("proc", "/proc", "proc", &[]), "mount proc on /proc");
+        assert_eq!(
+            label("shm", "/dev/shm", "tmpfs", &["MS_NOSUID", "MS_NODEV"]),
+            "mount shm on /dev/shm (tmpfs)"
+        );
+        assert_eq!(
+            label("tmpfs", "/proc/acpi", "tmpfs", &["MS_RDONLY"]),
+            "mount tmpfs on /proc/acpi ro"
+        );
+        assert_eq!(
+            label("/dev/null", "/proc/keys", "bind", &["MS_BIND"]),
+            "bind /dev/null on /proc/keys"
+        );
+        assert_eq!(
+            label("/b/rootfs", "/b/rootfs", "bind", &["MS_BIND", "MS_REC"]),
+            "rbind /b/rootfs on /b/rootfs"
+        );
+        assert_eq!(
+            label("/b/rootfs", "/", "", &["MS_MOVE"]),
+            "move /b/rootfs to /"
+        );
     }
 }

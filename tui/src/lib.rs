@@ -8,6 +8,7 @@ pub mod explain;
 pub mod export;
 pub mod labels;
 pub mod model;
+pub mod printout;
 pub mod procinfo;
 pub mod session;
 pub mod sources;

@@ -43,6 +43,7 @@ enum RuntimeArg {
 enum Cmd {
     /// Step through a recording (JSONL of runtime and kernel events).
     Replay {
+        /// The recording (`--record`'s file, or one in tui/recordings/).
         file: PathBuf,
         /// Start playing at N events per second.
         #[arg(long, value_name = "N")]
@@ -50,10 +51,16 @@ enum Cmd {
         /// Open at the end of the recording (the completed diagram).
         #[arg(long)]
         end: bool,
+        /// Print the diagram as text and a summary instead of drawing the screen (the
+        /// default when there is no terminal).
+        #[arg(long)]
+        print: bool,
     },
     /// Draw a recording as an SVG sequence diagram or Mermaid text.
     Export {
+        /// The recording.
         file: PathBuf,
+        /// svg (a picture that looks like the terminal diagram) or mermaid (text).
         #[arg(long, value_enum, default_value = "svg")]
         format: Format,
         /// Output file (default: standard output).
@@ -79,15 +86,27 @@ enum Cmd {
         /// busybox-static is not installed).
         #[arg(long)]
         host_rootfs: bool,
+        /// No screen: run to the end, then print the diagram as text and a summary, and
+        /// exit with the container's status (the default when there is no terminal).
+        #[arg(long)]
+        print: bool,
     },
     /// Run your bundle under initscope-runtime and watch it boot, live (root).
     Run {
+        /// The bundle: a directory with config.json (process.terminal false) and its rootfs.
         bundle: PathBuf,
+        /// The container id (default: initscope-run-<pid>).
         id: Option<String>,
+        /// The runtime to run (default: initscope-runtime beside this program, else on PATH).
         #[arg(long, value_name = "PATH")]
         runtime: Option<PathBuf>,
+        /// Also write every event (both sources) as JSONL to FILE, for `replay`.
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
+        /// No screen: run to the end, then print the diagram as text and a summary, and
+        /// exit with the container's status (the default when there is no terminal).
+        #[arg(long)]
+        print: bool,
     },
     /// Bind the events socket and show every initscope-runtime bootstrap as it happens.
     Watch {
@@ -156,9 +175,19 @@ fn main() -> ExitCode {
             }
             Ok(())
         }
-        Cmd::Replay { file, play, end } => {
-            commands::replay::run(&file, ReplayOpts { play, at_end: end })
-        }
+        Cmd::Replay {
+            file,
+            play,
+            end,
+            print,
+        } => commands::replay::run(
+            &file,
+            ReplayOpts {
+                play,
+                at_end: end,
+                print,
+            },
+        ),
         Cmd::Export {
             file,
             format,
@@ -170,24 +199,32 @@ fn main() -> ExitCode {
             no_userns,
             pause_at,
             host_rootfs,
-        } => commands::demo::run(commands::demo::DemoOpts {
-            runtime,
-            record,
-            userns: !no_userns,
-            pause_at,
-            host_rootfs,
-        }),
+            print,
+        } => {
+            return exit_with(commands::demo::run(commands::demo::DemoOpts {
+                runtime,
+                record,
+                userns: !no_userns,
+                pause_at,
+                host_rootfs,
+                print,
+            }))
+        }
         Cmd::Run {
             bundle,
             id,
             runtime,
             record,
-        } => commands::run::run(commands::run::RunOpts {
-            bundle,
-            id,
-            runtime,
-            record,
-        }),
+            print,
+        } => {
+            return exit_with(commands::run::run(commands::run::RunOpts {
+                bundle,
+                id,
+                runtime,
+                record,
+                print,
+            }))
+        }
         Cmd::Watch {
             socket,
             record,
@@ -215,6 +252,17 @@ fn main() -> ExitCode {
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("initscope: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// demo/run: the container's status (when printed), or the error in one line.
+fn exit_with(r: Result<i32, commands::CmdError>) -> ExitCode {
+    match r {
+        Ok(status) => ExitCode::from(status.clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("initscope: {e}");
             ExitCode::FAILURE

@@ -4,7 +4,7 @@
 
 use std::io::{self, Stdout};
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Once;
 
 use crossterm::event::{DisableMouseCapture, EnableMouseCapture};
@@ -27,11 +27,28 @@ pub struct Tui {
     pub terminal: ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>,
 }
 
-extern "C" fn on_signal(_: libc::c_int) {
+extern "C" fn on_signal(sig: libc::c_int) {
+    QUIT_SIGNAL.store(sig, Ordering::SeqCst);
     QUIT.store(true, Ordering::SeqCst);
 }
 
-pub fn enter() -> io::Result<Tui> {
+/// Can the screen be drawn here? stdout must be a terminal, and there must be a
+/// controlling terminal to read keys from (crossterm opens /dev/tty when stdin is not one).
+pub fn available() -> bool {
+    use std::io::IsTerminal;
+    io::stdout().is_terminal()
+        && std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .is_ok()
+}
+
+/// The signal that set [`QUIT`] (for an exit status of 128+N).
+pub static QUIT_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// Restore the terminal on panic; SIGTERM, SIGHUP and SIGINT set [`QUIT`]. Once.
+pub fn install_handlers() {
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -48,10 +65,14 @@ pub fn enter() -> io::Result<Tui> {
             nix::sys::signal::SIGHUP,
             nix::sys::signal::SIGINT,
         ] {
-            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+            // SAFETY: the handler only stores to atomics, which is async-signal-safe.
             let _ = unsafe { nix::sys::signal::sigaction(sig, &action) };
         }
     });
+}
+
+pub fn enter() -> io::Result<Tui> {
+    install_handlers();
     enable_raw_mode()?;
     ACTIVE.store(true, Ordering::SeqCst);
     let mut out = io::stdout();

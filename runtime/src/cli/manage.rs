@@ -169,6 +169,7 @@ pub struct UpdateArgs {
     /// Memory limit (bytes, or 512k, 64m, 1g; -1 unlimited).
     #[arg(short = 'm', long, value_name = "BYTES", allow_hyphen_values = true)]
     pub memory: Option<String>,
+    /// Soft memory limit (bytes, or 512k, 64m, 1g; -1 unlimited).
     #[arg(
         long = "memory-reservation",
         value_name = "BYTES",
@@ -178,25 +179,34 @@ pub struct UpdateArgs {
     /// Memory + swap limit (-1 unlimited).
     #[arg(long = "memory-swap", value_name = "BYTES", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
+    /// CPU shares (relative weight; v2: converted to cpu.weight).
     #[arg(long = "cpu-share", value_name = "SHARES")]
     pub cpu_share: Option<u64>,
+    /// CFS period in microseconds.
     #[arg(long = "cpu-period", value_name = "US")]
     pub cpu_period: Option<u64>,
+    /// CFS quota in microseconds per period (-1 unlimited).
     #[arg(long = "cpu-quota", value_name = "US", allow_hyphen_values = true)]
     pub cpu_quota: Option<i64>,
+    /// Real-time period in microseconds (cgroup v1).
     #[arg(long = "cpu-rt-period", value_name = "US")]
     pub cpu_rt_period: Option<u64>,
+    /// Real-time runtime in microseconds per period (cgroup v1).
     #[arg(long = "cpu-rt-runtime", value_name = "US", allow_hyphen_values = true)]
     pub cpu_rt_runtime: Option<i64>,
+    /// CPUs the container may use (0-1,3).
     #[arg(long = "cpuset-cpus", value_name = "LIST")]
     pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use (0-1,3).
     #[arg(long = "cpuset-mems", value_name = "LIST")]
     pub cpuset_mems: Option<String>,
     /// Maximum number of processes (-1: unlimited).
     #[arg(long = "pids-limit", value_name = "N", allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
+    /// Block I/O weight.
     #[arg(long = "blkio-weight", value_name = "10..1000")]
     pub blkio_weight: Option<u16>,
+    /// Container id.
     pub id: String,
 }
 

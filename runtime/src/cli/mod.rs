@@ -99,7 +99,10 @@ pub enum Command {
     /// Create a container: run the bootstrap up to init waiting for `start`.
     Create(CreateArgs),
     /// Start a created container: init execs the user process.
-    Start { id: String },
+    Start {
+        /// Container id.
+        id: String,
+    },
     /// Create and start a container; without --detach, wait and exit with its status.
     Run {
         #[command(flatten)]
@@ -112,30 +115,45 @@ pub enum Command {
     /// `--process F`); without --detach, wait and exit with its status.
     Exec(exec::ExecArgs),
     /// Print the OCI state of a container as JSON.
-    State { id: String },
+    State {
+        /// Container id.
+        id: String,
+    },
     /// Send a signal (default TERM; a name like KILL, SIGKILL or a number) to init.
     Kill {
         /// Signal every process of the container's cgroup.
         #[arg(short = 'a', long)]
         all: bool,
+        /// Container id.
         id: String,
+        /// KILL, SIGKILL, kill, 9 or RTMIN+3 (default TERM).
         signal: Option<String>,
     },
     /// Delete a stopped container (--force kills a running one first).
     Delete {
+        /// Kill a created, running or paused container first; succeed when the id is gone.
         #[arg(short = 'f', long)]
         force: bool,
+        /// Container id.
         id: String,
     },
     /// Freeze every process of a created or running container.
-    Pause { id: String },
+    Pause {
+        /// Container id.
+        id: String,
+    },
     /// Thaw a paused container.
-    Resume { id: String },
+    Resume {
+        /// Container id.
+        id: String,
+    },
     /// The container's processes: `ps -ef` (or the given ps options) filtered to them, or
     /// a JSON array of host pids.
     Ps {
+        /// `table` (ps's own output) or `json` (the host pids).
         #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
+        /// Container id.
         id: String,
         /// Options for ps(1) (default -ef), after `--` or the id.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -151,11 +169,13 @@ pub enum Command {
         /// How often to print them (Go duration: 5s, 500ms).
         #[arg(long, default_value = "5s")]
         interval: String,
+        /// Container id.
         id: String,
     },
     /// List containers.
     #[command(alias = "ls")]
     List {
+        /// `table` (runc's columns) or `json` (an array of states).
         #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
         /// Print only the ids.
@@ -167,6 +187,7 @@ pub enum Command {
         /// A config for an unprivileged user (user namespace, no network namespace).
         #[arg(long)]
         rootless: bool,
+        /// Write DIR/config.json (default: the current directory).
         #[arg(short = 'b', long, value_name = "DIR")]
         bundle: Option<PathBuf>,
     },

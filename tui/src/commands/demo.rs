@@ -18,9 +18,12 @@ pub struct DemoOpts {
     pub pause_at: Option<String>,
     /// Use the host's programs (bound read-only) even when busybox is there.
     pub host_rootfs: bool,
+    /// No screen: the diagram as text and a summary (also without a terminal).
+    pub print: bool,
 }
 
-pub fn run(o: DemoOpts) -> Result<(), CmdError> {
+/// Returns the exit status: the container's when printing, 0 after the screen.
+pub fn run(o: DemoOpts) -> Result<i32, CmdError> {
     super::need_root("demo", SHIPPED_OURS)?;
     let runtime = match o.runtime {
         Some(r) => r,
@@ -55,6 +58,7 @@ pub fn run(o: DemoOpts) -> Result<(), CmdError> {
     })?;
     let r = launch::run(Launch {
         runtime,
+        print: o.print,
         bundle: b.dir,
         id: launch::unique_id("initscope-demo"),
         work: work.path().to_path_buf(),

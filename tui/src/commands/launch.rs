@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use initscope_probe::held::HeldChild;
 use initscope_probe::{Probe, ProbeOptions};
+use initscope_runtime::events::schema::Stage;
 
 use super::CmdError;
 use crate::app::{self, Hooks};
+use crate::model::{Model, Status};
 use crate::session::Session;
 use crate::sources::fifo::FifoSource;
 use crate::sources::stdio::with_redirected;
@@ -21,9 +23,13 @@ use crate::view::{Mode, View};
 
 /// How long init is left waiting on exec.fifo before `start`, so people see it.
 const START_AFTER: Duration = Duration::from_millis(1500);
+/// How long a quit waits for a running `create` or `start` to finish before killing it.
+const FINISH_WITHIN: Duration = Duration::from_secs(3);
 
 pub struct Launch {
     pub runtime: PathBuf,
+    /// No screen: print the diagram and a summary at the end (also without a terminal).
+    pub print: bool,
     pub bundle: PathBuf,
     pub id: String,
     /// Private `--root` and the socket live here; removed at the end.
@@ -111,13 +117,135 @@ enum Phase {
     Created(Instant),
     Starting(HeldChild),
     Running,
-    Failed,
+    /// `create` or `start` failed: its exit status.
+    Failed(i32),
 }
 
-pub fn run(l: Launch) -> Result<(), CmdError> {
+/// The runtime commands of a launch, one after the other: `create`, a pause so that init
+/// is seen waiting on exec.fifo, `start`; then the container runs.
+pub(crate) struct Driver {
+    ctl: Ctl,
+    phase: Phase,
+}
+
+impl Driver {
+    /// Move on when the current command has finished. Returns a line for the user when
+    /// something happened.
+    pub(crate) fn turn(&mut self) -> Option<String> {
+        let ctl = &self.ctl;
+        let (phase, msg) = match std::mem::replace(&mut self.phase, Phase::Failed(1)) {
+            Phase::Creating(mut c) => match c.try_wait() {
+                Ok(Some(e)) if e.status() == 0 => (
+                    Phase::Created(Instant::now()),
+                    Some("created: init waits on exec.fifo; start follows in a moment".into()),
+                ),
+                Ok(Some(e)) => (
+                    Phase::Failed(e.status()),
+                    Some(format!("create failed with status {}", e.status())),
+                ),
+                _ => (Phase::Creating(c), None),
+            },
+            Phase::Created(t) if t.elapsed() >= START_AFTER => {
+                match ctl.spawn(&["start", &ctl.id]) {
+                    Ok(c) => (Phase::Starting(c), None),
+                    Err(e) => (Phase::Failed(1), Some(format!("start: {e}"))),
+                }
+            }
+            Phase::Starting(mut c) => match c.try_wait() {
+                Ok(Some(e)) if e.status() == 0 => (
+                    Phase::Running,
+                    Some("started: the container's program runs".into()),
+                ),
+                Ok(Some(e)) => (
+                    Phase::Failed(e.status()),
+                    Some(format!("start failed with status {}", e.status())),
+                ),
+                _ => (Phase::Starting(c), None),
+            },
+            other => (other, None),
+        };
+        self.phase = phase;
+        msg
+    }
+
+    /// The status of a failed `create` or `start`.
+    pub(crate) fn failed(&self) -> Option<i32> {
+        match self.phase {
+            Phase::Failed(status) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// Once started: has the container's process exited, and with what status (128+N for
+    /// signal N)? It is ours to reap — `create` has exited and we are its subreaper — and
+    /// when it is not (it was reaped elsewhere) the kernel's exit event tells.
+    pub(crate) fn container_exit(&self, m: &Model) -> Option<i32> {
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        if !matches!(self.phase, Phase::Running) {
+            return None;
+        }
+        let lane = m
+            .boots
+            .iter()
+            .find(|b| m.str(b.container) == self.ctl.id && m.str(b.exec_id).is_empty())?
+            .by_stage
+            .get(&Stage::Init)
+            .copied()?;
+        let pid = m.lane(lane).pid;
+        match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => Some(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
+            Err(nix::errno::Errno::ECHILD) => {
+                let x = m.lane(lane).exit?;
+                let sig = m.str(x.signal);
+                Some(match initscope_runtime::cli::signal::parse_signal(sig) {
+                    Ok(n) if !sig.is_empty() => 128 + n,
+                    _ => x.code.unwrap_or(0),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// What the runtime commands and the container wrote (stdout and stderr share a log).
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.ctl.log).unwrap_or_default()
+    }
+
+    /// Delete the container. A `create` or `start` still running is let finish first (a
+    /// moment), or killed when a stage is held at a pause point or it takes longer: what it
+    /// would make after the delete would outlive us (quitting at once used to leave init
+    /// behind, waiting on an exec.fifo whose directory was gone).
+    pub(crate) fn shutdown(&mut self, m: &Model) {
+        let held = m
+            .lanes
+            .iter()
+            .any(|l| matches!(l.status.last(), Some((_, Status::Paused { .. }))));
+        if let Phase::Creating(c) | Phase::Starting(c) = &mut self.phase {
+            let deadline = Instant::now() + if held { Duration::ZERO } else { FINISH_WITHIN };
+            loop {
+                match c.try_wait() {
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(10))
+                    }
+                    Ok(None) => {
+                        c.signal(nix::sys::signal::Signal::SIGKILL);
+                        let _ = c.wait();
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        self.ctl.delete();
+    }
+}
+
+pub fn run(l: Launch) -> Result<i32, CmdError> {
     // The container's processes outlive `create`; as their subreaper we inherit them
     // instead of pid 1, and can reap them before we go.
     let _ = nix::sys::prctl::set_child_subreaper(true);
+    let headless = l.print || !crate::terminal::available();
     let root = l.work.join("root");
     std::fs::create_dir_all(&root).map_err(|e| CmdError::io(root.display().to_string(), e))?;
     // A FIFO, not a datagram socket: a socket's queue of 10 datagrams overflows in the
@@ -144,56 +272,37 @@ pub fn run(l: Launch) -> Result<(), CmdError> {
     let create = ctl
         .spawn(&["create", "--bundle", &bundle, &ctl.id])
         .map_err(|e| CmdError::Usage(format!("create: {e}")))?;
-    let mut phase = Phase::Creating(create);
+    let mut driver = Driver {
+        ctl,
+        phase: Phase::Creating(create),
+    };
     let mut session = Session::new(store);
+    let mut sources: Vec<Box<dyn Source>> =
+        vec![Box::new(fifo), Box::new(SharedProbe(probe.clone()))];
+    if headless {
+        let who = l.title.split_whitespace().next().unwrap_or("run");
+        let r = super::headless::drive(&mut session, &mut sources, &mut driver, who);
+        driver.shutdown(&session.model);
+        reap_children(Duration::from_secs(2));
+        drop(sources);
+        let status = r?;
+        return super::headless::finish(&session, &driver, &l, status);
+    }
     let mut view = View::new(Mode::Live, l.title.clone());
     if let Some(n) = &l.note {
         view.flash(n.clone());
     }
-    let mut sources: Vec<Box<dyn Source>> =
-        vec![Box::new(fifo), Box::new(SharedProbe(probe.clone()))];
     let mut every_turn = |v: &mut View| {
-        phase = match std::mem::replace(&mut phase, Phase::Failed) {
-            Phase::Creating(mut c) => match c.try_wait() {
-                Ok(Some(e)) if e.status() == 0 => {
-                    v.flash("created: init waits on exec.fifo; start follows in a moment");
-                    Phase::Created(Instant::now())
+        if let Some(msg) = driver.turn() {
+            v.flash(match driver.failed() {
+                // The log goes with the work dir when we quit: show its last line now.
+                Some(_) => format!("{msg}: {}", last_line(&driver.log())),
+                None if msg.starts_with("started") => {
+                    format!("{msg}; q quits (and deletes the container)")
                 }
-                Ok(Some(e)) => {
-                    v.flash(format!(
-                        "create failed with status {}; the runtime's messages are in {}",
-                        e.status(),
-                        ctl.log.display()
-                    ));
-                    Phase::Failed
-                }
-                _ => Phase::Creating(c),
-            },
-            Phase::Created(t) if t.elapsed() >= START_AFTER => match ctl.spawn(&["start", &ctl.id])
-            {
-                Ok(c) => Phase::Starting(c),
-                Err(e) => {
-                    v.flash(format!("start: {e}"));
-                    Phase::Failed
-                }
-            },
-            Phase::Starting(mut c) => match c.try_wait() {
-                Ok(Some(e)) if e.status() == 0 => {
-                    v.flash("started: the container's program runs; q quits (and deletes the container)");
-                    Phase::Running
-                }
-                Ok(Some(e)) => {
-                    v.flash(format!(
-                        "start failed with status {}; see {}",
-                        e.status(),
-                        ctl.log.display()
-                    ));
-                    Phase::Failed
-                }
-                _ => Phase::Starting(c),
-            },
-            other => other,
-        };
+                None => msg,
+            });
+        }
     };
     let r = app::run(
         &mut session,
@@ -204,10 +313,18 @@ pub fn run(l: Launch) -> Result<(), CmdError> {
             every_turn: Some(&mut every_turn),
         },
     );
-    ctl.delete();
+    driver.shutdown(&session.model);
     reap_children(Duration::from_secs(2));
     drop(sources);
-    r.map_err(|e| CmdError::io("terminal", e))
+    r.map(|()| 0).map_err(|e| CmdError::io("terminal", e))
+}
+
+/// The last non-empty line of a log (the runtime's error, when a command failed).
+pub(crate) fn last_line(log: &str) -> &str {
+    log.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("(the runtime wrote nothing)")
 }
 
 /// The probe shared with the loop's hook (which tracks each runtime command it starts).

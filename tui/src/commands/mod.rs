@@ -4,6 +4,7 @@ pub mod bundle;
 pub mod demo;
 pub mod diagnose;
 pub mod export;
+pub mod headless;
 pub mod launch;
 pub mod replay;
 pub mod run;
@@ -34,6 +35,14 @@ impl CmdError {
     }
 }
 
+/// Without a terminal (or with `--print`): the diagram as text and a summary, on stdout.
+pub fn print_report(s: &crate::session::Session) -> Result<(), CmdError> {
+    use std::io::Write;
+    std::io::stdout()
+        .write_all(crate::printout::report(s).as_bytes())
+        .map_err(|e| CmdError::io("stdout", e))
+}
+
 /// demo/run/trace load eBPF programs and make namespaces: they need root. Say so in one
 /// line and point at a recording that works without it.
 pub fn need_root(cmd: &str, recording: &str) -> Result<(), CmdError> {
@@ -41,8 +50,18 @@ pub fn need_root(cmd: &str, recording: &str) -> Result<(), CmdError> {
         return Ok(());
     }
     Err(CmdError::Usage(format!(
-        "{cmd} needs root (it loads eBPF programs and creates namespaces); without root, watch a recording: initscope replay {recording}"
+        "{cmd} needs root (it loads eBPF programs and creates namespaces); without root, watch a recording: {} replay {recording}",
+        invoked_as()
     )))
+}
+
+/// How the user started us, for a command line they can paste: `target/release/initscope`
+/// when run by path, else `initscope`.
+pub fn invoked_as() -> String {
+    std::env::args()
+        .next()
+        .filter(|a| a.contains('/'))
+        .unwrap_or_else(|| "initscope".into())
 }
 
 /// Remove a work dir made by demo/run — but never across a mount (a runtime that left a
@@ -90,7 +109,8 @@ pub fn need_bpf() -> Result<(), CmdError> {
         return Ok(());
     }
     Err(CmdError::Usage(format!(
-        "loading eBPF needs root or CAP_BPF+CAP_PERFMON; without them, watch a recording: initscope replay {}",
+        "loading eBPF needs root or CAP_BPF+CAP_PERFMON; without them, watch a recording: {} replay {}",
+        invoked_as(),
         trace_view::SHIPPED_RUNC
     )))
 }

@@ -1,6 +1,5 @@
 //! `initscope replay FILE.jsonl`: a recording, step by step.
 
-use std::io::IsTerminal;
 use std::path::Path;
 
 use super::CmdError;
@@ -13,15 +12,14 @@ pub struct ReplayOpts {
     pub play: Option<u32>,
     /// Start at the end instead of the beginning.
     pub at_end: bool,
+    /// Print the diagram as text and a summary instead (also without a terminal).
+    pub print: bool,
 }
 
 pub fn run(path: &Path, opts: ReplayOpts) -> Result<(), CmdError> {
     let mut session = Session::load(path)?;
-    if !std::io::stdout().is_terminal() {
-        return Err(CmdError::Usage(format!(
-            "replay needs a terminal; for text use `initscope export {} --format mermaid`",
-            path.display()
-        )));
+    if opts.print || !crate::terminal::available() {
+        return super::print_report(&session);
     }
     let mut view = View::new(Mode::Replay, format!("replay {}", path.display()));
     view.cursor = if opts.at_end {

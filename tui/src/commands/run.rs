@@ -10,9 +10,12 @@ pub struct RunOpts {
     pub id: Option<String>,
     pub runtime: Option<PathBuf>,
     pub record: Option<PathBuf>,
+    /// No screen: the diagram as text and a summary (also without a terminal).
+    pub print: bool,
 }
 
-pub fn run(o: RunOpts) -> Result<(), CmdError> {
+/// Returns the exit status: the container's when printing, 0 after the screen.
+pub fn run(o: RunOpts) -> Result<i32, CmdError> {
     super::need_root("run", super::demo::SHIPPED_OURS)?;
     let cfg_path = o.bundle.join("config.json");
     let text = std::fs::read_to_string(&cfg_path)
@@ -38,6 +41,7 @@ pub fn run(o: RunOpts) -> Result<(), CmdError> {
     let id = o.id.unwrap_or_else(|| launch::unique_id("initscope-run"));
     let r = launch::run(Launch {
         runtime,
+        print: o.print,
         bundle: bundle.clone(),
         id: id.clone(),
         work: work.path().to_path_buf(),

@@ -210,7 +210,7 @@ impl Model {
                     // FIFO is what passes between them, so draw it as a message.
                     Some(init) if e.stage == Stage::Start && status == "running" => {
                         let msg = self.strings.intern(FIFO_MSG);
-                        Some(self.add_simple(
+                        let row = self.add_simple(
                             seq,
                             ts,
                             lane,
@@ -220,7 +220,15 @@ impl Model {
                                 send: Some(seq),
                                 recv: Some(seq),
                             },
-                        ))
+                        );
+                        // `start` says so only after init has exec'd: drawn at its own
+                        // time, the arrow would follow what the released init did. It goes
+                        // just above init's first step after the wait (1 ns earlier, with
+                        // that step's seq: rows stay a prefix of `order` in replay).
+                        if let Some((t, s)) = self.released_at(init) {
+                            self.move_row_earlier(row, t.saturating_sub(1), s);
+                        }
+                        Some(row)
                     }
                     _ => Some(self.note(seq, ts, lane, e)),
                 }
@@ -567,6 +575,24 @@ impl Model {
     }
 
     /// A one-line step: the label is made now and interned.
+    /// The key of init's first row after it began waiting on exec.fifo: when `start` let
+    /// it go.
+    fn released_at(&self, init: LaneId) -> Option<(u64, Seq)> {
+        let rows = &self.lanes[init as usize].rows;
+        let wait = rows
+            .iter()
+            .map(|&r| &self.rows[r as usize])
+            .filter(
+                |r| matches!(r.kind, RowKind::Note { kind, .. } if self.str(kind) == "wait_start"),
+            )
+            .map(|r| r.key())
+            .max()?;
+        rows.iter()
+            .map(|&r| self.rows[r as usize].key())
+            .filter(|&k| k > wait)
+            .min()
+    }
+
     fn note(&mut self, seq: Seq, ts: u64, lane: LaneId, e: &RuntimeEvent) -> RowId {
         let text = match e.kind {
             // A kind this reader does not know: its name as the line carried it.

@@ -179,7 +179,13 @@ fn process_lines(m: &Model, lane: LaneId, at: Seq, now: u64, t: &Theme) -> Vec<L
         );
     }
     if let Some(p) = l.kernel_parent {
-        kv("parent (birth)", p.to_string());
+        // Under CLONE_PARENT the kernel's parent is not the creator: say who it is.
+        let who = m
+            .lane_of_pid(p)
+            .filter(|&pl| Some(pl) != l.creator)
+            .map(|pl| format!(" ({})", m.lane_title(pl, at)))
+            .unwrap_or_default();
+        kv("kernel parent", format!("{p}{who}"));
     }
     if let Some(r) = l.runtime {
         kv("runtime", r.as_str().to_string());

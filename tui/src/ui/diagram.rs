@@ -15,10 +15,10 @@ use crate::session::Session;
 use crate::ui::theme::Theme;
 use crate::view::{Pane, View};
 
-const TIME_W: u16 = 8;
+pub const TIME_W: u16 = 8;
 const MIN_LANE_W: u16 = 12;
-const MAX_LANE_W: u16 = 26;
-const HEAD_H: u16 = 3;
+pub const MAX_LANE_W: u16 = 26;
+pub const HEAD_H: u16 = 3;
 
 pub fn draw(f: &mut Frame, area: Rect, s: &Session, v: &mut View) {
     let m = &s.model;

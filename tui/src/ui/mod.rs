@@ -7,6 +7,7 @@ pub mod events;
 pub mod help;
 pub mod namespaces;
 pub mod status;
+pub mod text;
 pub mod theme;
 
 use ratatui::layout::{Constraint, Layout, Rect};
