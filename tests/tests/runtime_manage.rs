@@ -169,6 +169,15 @@ fn update_rewrites_the_cgroup_files() {
         "512",
         "untouched fields stay"
     );
+    // The saved config follows, as runc's does: both updates merged into it.
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(rt.root.join(&id).join("state.json")).unwrap())
+            .unwrap();
+    let res = &saved["config"]["linux"]["resources"];
+    assert_eq!(res["memory"]["limit"], 33554432, "{res}");
+    assert_eq!(res["pids"]["limit"], 20, "{res}");
+    assert_eq!(res["cpu"]["shares"], 512, "{res}");
+    assert_eq!(res["cpu"]["quota"], 20000, "{res}");
     let ev = rt.state_events(&id);
     let sets: Vec<&Value> = find(&ev, "cgroup_set")
         .into_iter()

@@ -226,8 +226,16 @@ pub fn update(cli: &Cli, a: &UpdateArgs) -> Result<(), RuntimeError> {
     let mut em = command_emitter(cli, &dir, Stage::Manage, true);
     match cg.update(&r, &mut |k| em.emit(k)) {
         Ok(()) => {
-            em.exit(0);
-            Ok(())
+            // Keep the config in step with the cgroup, as runc does: later commands (a
+            // second update, exec, delete's hooks) read the limits from the state.
+            let mut st = st;
+            let linux = st.config.linux().clone().unwrap_or_default();
+            let merged = merge_resources(linux.resources().as_ref(), &r);
+            st.config
+                .set_linux(Some(linux.clone().set_resources(Some(merged)).clone()));
+            let saved = dir.save(&st);
+            em.exit(i32::from(saved.is_err()));
+            saved
         }
         Err(e) => {
             em.error("update", e.errno(), &e.to_string());
@@ -235,6 +243,27 @@ pub fn update(cli: &Cli, a: &UpdateArgs) -> Result<(), RuntimeError> {
             Err(e.into())
         }
     }
+}
+
+/// `base` with every value `new` sets replaced (objects merged key by key, anything
+/// else — numbers, strings, lists — taken whole from `new`).
+fn merge_resources(base: Option<&LinuxResources>, new: &LinuxResources) -> LinuxResources {
+    fn merge(base: &mut serde_json::Value, new: &serde_json::Value) {
+        match (base, new) {
+            (serde_json::Value::Object(b), serde_json::Value::Object(n)) => {
+                for (k, v) in n {
+                    if v.is_null() {
+                        continue;
+                    }
+                    merge(b.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+            (b, n) => *b = n.clone(),
+        }
+    }
+    let mut out = serde_json::to_value(base.cloned().unwrap_or_default()).expect("serializes");
+    merge(&mut out, &serde_json::to_value(new).expect("serializes"));
+    serde_json::from_value(out).expect("a merge of two valid resources is valid")
 }
 
 /// The resources `update` was given: the file's, with the flags on top.
@@ -425,6 +454,29 @@ pub fn parse_interval(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_update_merges_into_the_configs_resources() {
+        let base: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 1048576, "reservation": 524288},
+            "pids": {"limit": 10},
+            "devices": [{"allow": false, "access": "rwm"}]
+        }))
+        .unwrap();
+        let new: LinuxResources = serde_json::from_value(serde_json::json!({
+            "memory": {"limit": 2097152},
+            "cpu": {"shares": 512}
+        }))
+        .unwrap();
+        let m = serde_json::to_value(merge_resources(Some(&base), &new)).unwrap();
+        assert_eq!(m["memory"]["limit"], 2097152);
+        assert_eq!(m["memory"]["reservation"], 524288);
+        assert_eq!(m["pids"]["limit"], 10);
+        assert_eq!(m["cpu"]["shares"], 512);
+        assert_eq!(m["devices"][0]["access"], "rwm");
+        let m = serde_json::to_value(merge_resources(None, &new)).unwrap();
+        assert_eq!(m["memory"]["limit"], 2097152);
+    }
 
     #[test]
     fn sizes_parse_like_runc() {
