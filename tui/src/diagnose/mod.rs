@@ -288,11 +288,18 @@ fn foreign(o: &Opts, f: &Found) -> Report {
                 .map(|i| (i.comm.clone(), i.cmdline.clone()))
                 .unwrap_or_default();
             let mut s = StageFacts::from_comm(p, &comm, &cmd);
-            if Some(p) == init && s.role.is_none() && s.runtime == RuntimeKind::Other {
-                // Init after its exec: the container's program.
-                s.label = "[2:INIT]".into();
-                s.role = Some(Stage::Init);
-                s.execd = Some(cmd.first().cloned().unwrap_or(comm));
+            if Some(p) == init && s.role.is_none() {
+                if s.runtime == RuntimeKind::Other {
+                    // Init after its exec: the container's program.
+                    s.label = "[2:INIT]".into();
+                    s.role = Some(Stage::Init);
+                    s.execd = Some(cmd.first().cloned().unwrap_or(comm));
+                } else if !s.label.ends_with(" init") {
+                    // A fork of the runtime's command that never renamed itself (crun's
+                    // container process still reads `crun create` until it execs).
+                    s.label = "[2:INIT]".into();
+                    s.role = Some(Stage::Init);
+                }
             }
             s
         })

@@ -245,17 +245,34 @@ pub fn judge(f: &StageFacts, info: Option<&ProcInfo>, ctx: &Ctx) -> Finding {
         let readers: Vec<String> = fifo
             .map(|w| w.others.iter().map(|h| holder_text(h, ctx)).collect())
             .unwrap_or_default();
+        // runc and initscope-runtime block opening the FIFO for writing; crun holds it
+        // open for reading and waits in select for `start` to write.
+        let held_fd = fifo.map(|w| w.fd).filter(|&fd| fd >= 0);
+        let start_opens = if held_fd.is_some() {
+            "for writing"
+        } else {
+            "for reading"
+        };
         out.other_end = Some(if readers.is_empty() {
-            "nobody yet: `start` opens exec.fifo for reading".into()
+            format!("nobody yet: `start` opens exec.fifo {start_opens}")
         } else {
             readers.join(", ")
         });
         let path = fifo
             .map(|w| w.target.clone())
             .unwrap_or_else(|| "exec.fifo".into());
+        let wchan = p.wchan.as_deref().unwrap_or("?");
+        let how = match held_fd {
+            Some(fd) => format!(
+                "has waited on {path} (fd {fd}, open for reading) in {} ({wchan}) for {dur}, until `start` opens it for writing and writes",
+                p.syscall.as_ref().map_or("?", |s| s.name.as_str())
+            ),
+            None => format!(
+                "has blocked opening {path} for writing ({wchan}) for {dur}, until `start` opens it for reading"
+            ),
+        };
         out.verdict = format!(
-            "init is waiting for `start`: this is the normal created state — {who} has blocked opening {path} for writing ({}) for {dur}, until `start` opens it for reading; run `{}`",
-            p.wchan.as_deref().unwrap_or("?"),
+            "init is waiting for `start`: this is the normal created state — {who} {how}; run `{}`",
             ctx.command("start")
         );
         out.next = Some(ctx.command("start"));

@@ -72,6 +72,7 @@ fn decode(pid: i32, name: &str, shape: Args, a: &[u64; 6]) -> String {
             let fds = read_pollfds(pid, a[0], a[1]);
             format!("{name}(fds {:?})", fds)
         }
+        Args::Select => format!("{name}(fds {:?})", read_fd_sets(pid, a)),
         Args::Wait => format!(
             "{name}(pid {})",
             if name == "waitid" {
@@ -118,6 +119,35 @@ fn read_pollfds(pid: i32, addr: u64, n: u64) -> Vec<i32> {
         .collect()
 }
 
+/// The fds select/pselect6 wait on: the bits of its read, write and except `fd_set`s
+/// (arguments 1–3, each `nfds` bits in 64-bit words; a null pointer is an empty set).
+fn read_fd_sets(pid: i32, a: &[u64; 6]) -> Vec<i32> {
+    let nfds = (a[0] as usize).min(4096);
+    let words = nfds.div_ceil(64);
+    let mut fds = Vec::new();
+    for &addr in &a[1..4] {
+        if addr == 0 || words == 0 {
+            continue;
+        }
+        let mut buf = vec![0u8; words * 8];
+        if read_mem(pid, addr, &mut buf) != Some(buf.len()) {
+            continue;
+        }
+        for (w, chunk) in buf.chunks(8).enumerate() {
+            let bits = u64::from_ne_bytes(chunk.try_into().unwrap());
+            fds.extend(
+                (0..64)
+                    .filter(|b| bits & (1u64 << b) != 0)
+                    .map(|b| (w * 64 + b) as i32)
+                    .filter(|&fd| (fd as usize) < nfds),
+            );
+        }
+    }
+    fds.sort_unstable();
+    fds.dedup();
+    fds
+}
+
 /// The signal names in a kernel sigset (64 bits) in the process's memory.
 fn read_sigset(pid: i32, addr: u64) -> Vec<String> {
     let mut buf = [0u8; 8];
@@ -141,6 +171,11 @@ pub fn blocked_on(pid: i32, sc: &Syscall) -> Blocked {
         Args::Fd => out.fd = fds::describe(pid, sc.args[0] as i32),
         Args::Poll => {
             let list = read_pollfds(pid, sc.args[0], sc.args[1]);
+            out.polled = fds::describe_all(pid, &list);
+            out.fd = fds::most_telling(pid, &out.polled);
+        }
+        Args::Select => {
+            let list = read_fd_sets(pid, &sc.args);
             out.polled = fds::describe_all(pid, &list);
             out.fd = fds::most_telling(pid, &out.polled);
         }

@@ -12,6 +12,9 @@ pub enum Args {
     Open,
     /// poll/ppoll(fds, nfds, …): an array of `struct pollfd`.
     Poll,
+    /// select/pselect6(nfds, readfds, writefds, exceptfds, …): `fd_set` bitmaps
+    /// (crun's container process waits for `start` this way on exec.fifo).
+    Select,
     /// wait4/waitid: waits for a child.
     Wait,
     /// rt_sigtimedwait(set, …): waits for one of the signals in `set`.
@@ -29,7 +32,7 @@ const TABLE: &[(i64, &str, Args)] = &[
     (17, "pread64", Args::Fd),
     (19, "readv", Args::Fd),
     (20, "writev", Args::Fd),
-    (23, "select", Args::Other),
+    (23, "select", Args::Select),
     (34, "pause", Args::Other),
     (35, "nanosleep", Args::Other),
     (42, "connect", Args::Fd),
@@ -54,7 +57,7 @@ const TABLE: &[(i64, &str, Args)] = &[
     (232, "epoll_wait", Args::Fd),
     (247, "waitid", Args::Wait),
     (257, "openat", Args::OpenAt),
-    (270, "pselect6", Args::Other),
+    (270, "pselect6", Args::Select),
     (271, "ppoll", Args::Poll),
     (272, "unshare", Args::Other),
     (281, "epoll_pwait", Args::Fd),
@@ -79,7 +82,7 @@ const TABLE: &[(i64, &str, Args)] = &[
     (65, "readv", Args::Fd),
     (66, "writev", Args::Fd),
     (67, "pread64", Args::Fd),
-    (72, "pselect6", Args::Other),
+    (72, "pselect6", Args::Select),
     (73, "ppoll", Args::Poll),
     (95, "waitid", Args::Wait),
     (97, "unshare", Args::Other),
@@ -128,6 +131,7 @@ mod tests {
         assert_eq!(lookup(257), Some(("openat", Args::OpenAt)));
         assert_eq!(lookup(0), Some(("read", Args::Fd)));
         assert_eq!(lookup(61), Some(("wait4", Args::Wait)));
+        assert_eq!(lookup(270), Some(("pselect6", Args::Select)));
         assert_eq!(lookup(100_000), None);
     }
 }
