@@ -1,16 +1,15 @@
 //! The input loop: wait on the sources and the terminal, fold new events into the model,
 //! handle keys and the mouse, draw at most once per frame tick.
 
-use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{self, Event as TermEvent, KeyEventKind};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::PollFlags;
 
 use crate::session::Session;
-use crate::sources::Source;
+use crate::sources::{self, Source};
 use crate::terminal;
 use crate::ui;
 use crate::view::{Action, Mode, View};
@@ -152,31 +151,9 @@ fn wait_for_input(
     wait: Duration,
     tty_in: bool,
 ) -> bool {
-    let raw: Vec<i32> = std::iter::once(0)
-        .chain(
-            sources
-                .iter()
-                .zip(open)
-                .filter(|(_, o)| **o)
-                .filter_map(|(s, _)| s.fd()),
-        )
-        .collect();
-    // SAFETY: the fds belong to live sources (and stdin) for the duration of this call.
-    let borrowed: Vec<BorrowedFd> = raw
-        .iter()
-        .map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) })
-        .collect();
-    let mut fds: Vec<PollFd> = borrowed
-        .iter()
-        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-        .collect();
-    let ms = wait.as_millis().min(i32::MAX as u128) as i32;
-    let _ = poll(
-        &mut fds,
-        PollTimeout::try_from(ms).unwrap_or(PollTimeout::ZERO),
-    );
+    let revents = sources::wait_readable(&sources::open_fds(Some(0), sources, open), wait);
     let gone = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
-    !(tty_in && fds[0].revents().is_some_and(|r| r.intersects(gone)))
+    !(tty_in && revents[0].intersects(gone))
 }
 
 /// Has the terminal on stdin hung up (its window closed)? (isatty fails on a hung-up
@@ -185,12 +162,8 @@ fn terminal_hung_up(tty_in: bool) -> bool {
     if !tty_in {
         return false;
     }
-    // SAFETY: stdin stays open for the life of the process.
-    let fd = unsafe { BorrowedFd::borrow_raw(0) };
-    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-    let _ = poll(&mut fds, PollTimeout::ZERO);
     let gone = PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL;
-    fds[0].revents().is_some_and(|r| r.intersects(gone))
+    sources::wait_readable(&[0], Duration::ZERO)[0].intersects(gone)
 }
 
 fn selected_pid(s: &Session, v: &View) -> Option<i32> {

@@ -3,16 +3,13 @@
 //! process has exited, `create` or `start` failed, or SIGINT/SIGTERM came — the diagram as
 //! text and a summary go to stdout, and the exit status is the container's.
 
-use std::os::fd::BorrowedFd;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::launch::{last_line, Driver, Launch};
 use super::CmdError;
 use crate::session::Session;
-use crate::sources::Source;
+use crate::sources::{self, Source};
 use crate::terminal;
 
 /// How often the sources and the runtime commands are looked at.
@@ -85,26 +82,7 @@ pub(crate) fn drive(
 
 /// Wait until a source has something, or `wait` passes.
 fn wait(sources: &[Box<dyn Source>], open: &[bool], wait: Duration) {
-    let raw: Vec<i32> = sources
-        .iter()
-        .zip(open)
-        .filter(|(_, o)| **o)
-        .filter_map(|(s, _)| s.fd())
-        .collect();
-    // SAFETY: the fds belong to live sources for the duration of this call.
-    let borrowed: Vec<BorrowedFd> = raw
-        .iter()
-        .map(|&fd| unsafe { BorrowedFd::borrow_raw(fd) })
-        .collect();
-    let mut fds: Vec<PollFd> = borrowed
-        .iter()
-        .map(|fd| PollFd::new(*fd, PollFlags::POLLIN))
-        .collect();
-    let ms = wait.as_millis().min(i32::MAX as u128) as i32;
-    let _ = poll(
-        &mut fds,
-        PollTimeout::try_from(ms).unwrap_or(PollTimeout::ZERO),
-    );
+    sources::wait_readable(&sources::open_fds(None, sources, open), wait);
 }
 
 /// Print the diagram, the summary, what the container and the runtime wrote, and how it
