@@ -52,12 +52,7 @@ struct Helper(Pid);
 impl Drop for Helper {
     fn drop(&mut self) {
         let _ = kill(self.0, Signal::SIGKILL);
-        loop {
-            match waitpid(self.0, Some(WaitPidFlag::__WALL)) {
-                Err(Errno::EINTR) => continue,
-                _ => break,
-            }
-        }
+        while let Err(Errno::EINTR) = waitpid(self.0, Some(WaitPidFlag::__WALL)) {}
     }
 }
 
