@@ -177,15 +177,18 @@ pub fn move_mount_onto(from: impl AsFd, to: impl AsFd) -> nix::Result<()> {
     Errno::result(res).map(drop)
 }
 
-/// Fork a process that unshares a user namespace, writes one byte to `ready` (1: done,
-/// 0: unshare failed) and then sleeps until it is killed (SIGKILL also comes when its
-/// parent dies). Its maps are written, and its namespace opened, by the caller.
+/// Fork a process that unshares a user namespace, writes to `ready` one byte (1: done,
+/// 0: unshare failed) followed by what `/proc/self` reads as its pid — the pid the
+/// mounted procfs knows it by, which differs from `fork`'s answer when we are in a pid
+/// namespace of our own with the host's `/proc` — and then sleeps until it is killed
+/// (SIGKILL also comes when its parent dies). The caller writes its maps.
 pub fn fork_userns_holder(ready: BorrowedFd<'_>) -> nix::Result<nix::unistd::Pid> {
     let parent = nix::unistd::getpid().as_raw();
     let ready = ready.as_raw_fd();
     // SAFETY: the child runs only async-signal-safe raw syscalls (prctl, getppid,
-    // unshare, write, pause, _exit) — no allocation, no lock — so forking is sound even
-    // from a multi-threaded process (the test harness); create itself has no threads.
+    // unshare, readlink, write, pause, _exit) on stack buffers — no allocation, no
+    // lock — so forking is sound even from a multi-threaded process (the test harness);
+    // create itself has no threads.
     match unsafe { libc::fork() } {
         -1 => Err(Errno::last()),
         0 => {
@@ -196,8 +199,14 @@ pub fn fork_userns_holder(ready: BorrowedFd<'_>) -> nix::Result<nix::unistd::Pid
                     libc::_exit(1);
                 }
                 libc::prctl(libc::PR_SET_NAME, c"isc:userns".as_ptr());
-                let ok: u8 = (libc::unshare(libc::CLONE_NEWUSER) == 0).into();
-                libc::write(ready, (&ok as *const u8).cast(), 1);
+                let mut msg = [0u8; 24];
+                msg[0] = (libc::unshare(libc::CLONE_NEWUSER) == 0).into();
+                let n = libc::readlink(
+                    c"/proc/self".as_ptr(),
+                    msg[1..].as_mut_ptr().cast(),
+                    msg.len() - 1,
+                );
+                libc::write(ready, msg.as_ptr().cast(), 1 + n.max(0) as usize);
                 loop {
                     libc::pause();
                 }

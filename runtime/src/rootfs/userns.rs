@@ -64,16 +64,22 @@ pub fn with_maps(uid_lines: &[String], gid_lines: &[String]) -> Result<OwnedFd, 
     let pid = sys::fork_userns_holder(ready_w.as_fd()).map_err(sys_err("fork"))?;
     let helper = Helper(pid);
     drop(ready_w);
-    let mut byte = [0u8];
+    let mut msg = [0u8; 24];
     let n = loop {
-        match nix::unistd::read(&ready_r, &mut byte) {
+        match nix::unistd::read(&ready_r, &mut msg) {
             Err(Errno::EINTR) => continue,
             other => break other.map_err(sys_err("read from the helper"))?,
         }
     };
-    if n != 1 || byte[0] != 1 {
+    if n == 0 || msg[0] != 1 {
         return Err(UsernsError::Unshare);
     }
+    // Its pid as /proc knows it (see fork_userns_holder), else fork's.
+    let pid = std::str::from_utf8(&msg[1..n])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Pid::from_raw)
+        .unwrap_or(pid);
     write_map(pid, "uid_map", uid_lines)?;
     write_map(pid, "gid_map", gid_lines)?;
     let ns = open(
