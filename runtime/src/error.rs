@@ -30,6 +30,8 @@ pub enum RuntimeError {
     Seccomp(#[from] crate::seccomp::SeccompError),
     #[error("{0}")]
     Console(#[from] crate::console::ConsoleError),
+    #[error("{0}")]
+    Rootfs(#[from] crate::rootfs::RootfsError),
     #[error("container {id:?} is {status}: {what}")]
     WrongStatus {
         id: String,

@@ -637,3 +637,26 @@ fn a_bind_mounted_dev_gets_no_devices_or_links() {
     assert_eq!(r["ptmx"]["error"], "ENOENT");
     assert!(o.events_of("device").is_empty());
 }
+
+#[test]
+fn an_id_mapped_bind_is_made_in_place_without_a_host_side_tree() {
+    let o = run_scenario(SCENARIOS, "idmap_in_place");
+    assert_ok(&o);
+    let r = o.result();
+    assert_eq!(r["f"]["uid"], 0, "host uid 1000 shows as root: {r}");
+    assert_eq!(r["create"], "ok");
+    // Root's new file shows as root only if it was stored as 1000 (a stored 0 is outside
+    // the mapping and would show as the overflow uid).
+    assert_eq!(r["new"]["uid"], 0);
+    assert!(
+        has(&o.mount_opts("mountinfo", "/data"), &["idmapped"]),
+        "{:?}",
+        o.mount_opts("mountinfo", "/data")
+    );
+    let idmap = o
+        .events_of("mount")
+        .into_iter()
+        .find(|e| e["data"] == "uids=1000-0-1;gids=1000-0-1")
+        .cloned();
+    assert!(idmap.is_some(), "{:?}", o.events());
+}

@@ -105,6 +105,11 @@ fn runtime(e: &RuntimeEvent) -> Vec<String> {
             out.push("A propagation change, not a new mount (mount --make-rslave /): the first thing init does in its new mount namespace. As a copy of the host's, every mount in it is still shared with the host; made slave (config.json's rootfsPropagation, rslave by default as in runc), mounts the container makes stay inside it while the host's new mounts still reach in.".to_string())
         }
         EventKind::Mount { flags, .. }
+            if flags.iter().any(|f| ["OPEN_TREE_CLONE", "+MOUNT_ATTR_IDMAP", "MOVE_MOUNT_F_EMPTY_PATH"].contains(&f.as_str())) =>
+        {
+            out.push(id_mapped_text(flags))
+        }
+        EventKind::Mount { flags, .. }
             if flags.iter().any(|f| f == "MS_REMOUNT" || f.starts_with('+') || f.starts_with('-')) =>
         {
             out.push("A remount: the mount stays where it is and only its flags change — read-only for a read-only root (root.readonly), for readonlyPaths (/proc/sys, /proc/bus …) and for mounts asked to be ro once they are filled. A bind mount cannot be made read-only in the same call that makes it, so runc (and this runtime) bind first and remount after.".to_string())
@@ -345,6 +350,19 @@ fn differences(m: &Model, seq: Seq, ev: &Event) -> Vec<String> {
     out
 }
 
+/// The three steps of an id-mapped bind mount (config.json's uidMappings/gidMappings or
+/// the idmap option), as runc ≥ 1.2 and initscope-runtime make it.
+fn id_mapped_text(flags: &[String]) -> String {
+    let has = |f: &str| flags.iter().any(|x| x == f);
+    if has("OPEN_TREE_CLONE") {
+        "An id-mapped bind mount, step 1: on the host side (create, before the stages exist, where the source is visible and the runtime is privileged) open_tree(OPEN_TREE_CLONE) copies the source mount into a detached mount that belongs to no namespace yet and lives as long as its file descriptor.".to_string()
+    } else if has("+MOUNT_ATTR_IDMAP") {
+        "Step 2: mount_setattr(MOUNT_ATTR_IDMAP) gives the detached mount an idmapping, taken from a user namespace that a short-lived helper process unshared and whose uid_map/gid_map the runtime wrote. Through this mount a file stored as owned by containerID+n appears owned by hostID+n, and writes are stored mapped back — no chown of the files. The descriptor is inherited down to init.".to_string()
+    } else {
+        "Step 3: init attaches the id-mapped tree at its place in the mount order with move_mount — the same idea as runc passing mount file descriptors to its init.".to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +399,42 @@ mod tests {
             assert!(explain(&m, i as Seq, fork)
                 .iter()
                 .any(|p| p.contains("CLONE_PARENT")));
+        }
+    }
+
+    #[test]
+    fn the_steps_of_an_id_mapped_mount_are_not_called_remounts() {
+        use initscope_runtime::events::schema::{RuntimeEvent, RuntimeSource, SCHEMA_VERSION};
+        let steps = [
+            (Stage::Create, vec!["OPEN_TREE_CLONE"], "open_tree"),
+            (Stage::Create, vec!["+MOUNT_ATTR_IDMAP"], "MOUNT_ATTR_IDMAP"),
+            (
+                Stage::Init,
+                vec!["MOVE_MOUNT_F_EMPTY_PATH", "MOVE_MOUNT_T_EMPTY_PATH"],
+                "move_mount",
+            ),
+        ];
+        for (stage, flags, want) in steps {
+            let e = Event::Runtime(RuntimeEvent {
+                v: SCHEMA_VERSION,
+                ts_ns: 1,
+                source: RuntimeSource::Runtime,
+                container: "c".into(),
+                exec_id: None,
+                stage,
+                pid: 5,
+                kind: EventKind::Mount {
+                    source: String::new(),
+                    destination: "/data".into(),
+                    fstype: String::new(),
+                    flags: flags.iter().map(|f| f.to_string()).collect(),
+                    data: "uids=0-1000-1;gids=0-1000-1".into(),
+                },
+            });
+            let m = Model::from_events(std::slice::from_ref(&e));
+            let text = explain(&m, 0, &e).join(" ");
+            assert!(text.contains(want), "{flags:?}: {text}");
+            assert!(!text.contains("A remount"), "{flags:?}: {text}");
         }
     }
 }

@@ -335,11 +335,15 @@ fn bootstrap(
     let pid_file = plan.opts.pid_file.clone();
     let agent = SeccompAgent::of(&plan);
     let join = JoinPlan::of(&cgroup)?;
+    // Id-mapped mounts are cloned and mapped here, on the host side, where the sources
+    // are visible and we hold the privileges; init attaches them (runc's mount fds).
+    let idmapped = crate::rootfs::open_idmapped(&plan.spec, &plan.bundle, &mut |k| em.emit(k))?;
     let launch = Launch {
         plan,
         join,
         fifo: Some((fifo, fifo_path.display().to_string())),
         console,
+        idmapped,
         agent,
         exec: false,
     };

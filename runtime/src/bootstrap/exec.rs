@@ -209,6 +209,7 @@ fn run(
         join,
         fifo: None,
         console,
+        idmapped: crate::rootfs::Detached::default(),
         agent,
         exec: true,
     };

@@ -39,12 +39,13 @@ pub fn run(mut sh: Shared, to_parent: Channel, ends: InitEnds) -> ! {
         create,
         fifo,
         console,
+        idmapped,
     } = ends;
     if let Err(f) = finish_nsexec(&mut sh, &to_parent) {
         report(&mut sh, &create, f);
     }
     drop(to_parent);
-    let program = match prepare(&mut sh, &create, console) {
+    let program = match prepare(&mut sh, &create, console, idmapped) {
         Ok(p) => p,
         Err(f) => report(&mut sh, &create, f),
     };
@@ -281,6 +282,7 @@ fn prepare(
     sh: &mut Shared,
     create: &Channel,
     console: Option<OwnedFd>,
+    idmapped: rootfs::Detached,
 ) -> Result<Option<Program>, StageFailure> {
     let fail = |e: ChannelError| e.into_failure(Stage::Init);
     sh.em.pause_point("before-rootfs");
@@ -293,8 +295,10 @@ fn prepare(
             e,
         )
     })?;
-    rootfs::prepare(&sh.plan.spec, &sh.plan.rootfs, &mut |k| sh.em.emit(k))
-        .map_err(rootfs_failure)?;
+    rootfs::prepare_with(&sh.plan.spec, &sh.plan.rootfs, idmapped, &mut |k| {
+        sh.em.emit(k)
+    })
+    .map_err(rootfs_failure)?;
 
     // create runs the prestart and createRuntime hooks between these two messages.
     create

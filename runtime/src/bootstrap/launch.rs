@@ -30,6 +30,8 @@ pub(super) struct Launch {
     /// exec.fifo (`O_PATH`) and its path; `None` for exec.
     pub fifo: Option<(OwnedFd, String)>,
     pub console: Option<OwnedFd>,
+    /// Id-mapped mount trees for init (empty for exec).
+    pub idmapped: crate::rootfs::Detached,
     pub agent: Option<SeccompAgent>,
     /// `exec`: no hooks at procHooks, the container's state is not rewritten.
     pub exec: bool,
@@ -80,6 +82,7 @@ pub(super) fn launch(
         mut join,
         fifo,
         console,
+        idmapped,
         agent,
         exec,
     } = l;
@@ -118,12 +121,22 @@ pub(super) fn launch(
                 create: init_init,
                 fifo,
                 console,
+                idmapped,
             };
             run_stage(move || parent::run(sh, boot_parent, ends))
         }
         Ok(Cloned::Parent(pid)) => pid,
     };
-    drop((boot_parent, init_init, err_w, fifo, host_proc, console));
+    // The id-mapped trees go with them: only init's copies keep them alive now.
+    drop((
+        boot_parent,
+        init_init,
+        err_w,
+        fifo,
+        host_proc,
+        console,
+        idmapped,
+    ));
     cleanup.pids.push(parent_pid);
 
     boot_create

@@ -60,6 +60,8 @@ pub struct InitEnds {
     pub fifo: Option<(OwnedFd, String)>,
     /// The connected `--console-socket` when `process.terminal` is set.
     pub console: Option<OwnedFd>,
+    /// Id-mapped mount trees `create` made on the host side, for init to attach.
+    pub idmapped: crate::rootfs::Detached,
 }
 
 impl Shared {

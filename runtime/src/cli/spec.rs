@@ -144,6 +144,7 @@ pub fn features() -> Value {
                 "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
                     "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
             },
+            "mountExtensions": {"idmap": {"enabled": true}},
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false}
@@ -182,6 +183,7 @@ mod tests {
         let f = features();
         assert_eq!(f["hooks"].as_array().unwrap().len(), 6);
         assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+        assert_eq!(f["linux"]["mountExtensions"]["idmap"]["enabled"], true);
         assert!(f["linux"]["seccomp"]["actions"]
             .as_array()
             .unwrap()

@@ -245,6 +245,8 @@ fn mount_hierarchy(
                 cleared: e.opts.cleared & !MS_RDONLY,
                 ..MountOptions::default()
             },
+            index: e.index,
+            idmap: None,
         };
         mounts::bind_and_remount(ctx, &sub, &own_dir, &fd)?;
     }

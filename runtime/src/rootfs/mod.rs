@@ -21,6 +21,7 @@
 mod cgroup_mount;
 mod copyup;
 mod devices;
+mod idmap;
 mod mountinfo;
 mod mounts;
 mod options;
@@ -30,6 +31,7 @@ mod plan;
 mod secure_join;
 mod symlinks;
 mod sys;
+mod userns;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +40,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::events::schema::EventKind;
 
+pub use idmap::{open_all as open_idmapped, Detached, IdmapError};
 pub use options::ms_names;
 
 /// What went wrong preparing the rootfs; each names the step and the path.
@@ -62,6 +65,9 @@ pub enum RootfsError {
         path: String,
         reason: String,
     },
+    /// An id-mapped mount could not be made (`mounts[2].uidMappings (/data): …`).
+    #[error("{0}")]
+    Idmap(#[from] IdmapError),
 }
 
 impl RootfsError {
@@ -70,6 +76,7 @@ impl RootfsError {
         match self {
             RootfsError::Sys { source, .. } => Some(*source as i32),
             RootfsError::Invalid(_) | RootfsError::Refused { .. } => None,
+            RootfsError::Idmap(e) => e.errno(),
         }
     }
 
@@ -79,6 +86,7 @@ impl RootfsError {
         match self {
             RootfsError::Sys { step, .. } | RootfsError::Refused { step, .. } => step,
             RootfsError::Invalid(_) => "config",
+            RootfsError::Idmap(e) => e.step(),
         }
     }
 
@@ -109,6 +117,8 @@ pub(crate) struct Ctx<'a> {
     /// The container has its own cgroup namespace: cgroupfs can be mounted for real and
     /// may be writable.
     pub cgroupns: bool,
+    /// Id-mapped trees made on the host side, attached in mount order.
+    pub detached: Detached,
     pub emit: &'a mut dyn FnMut(EventKind),
 }
 
@@ -204,6 +214,17 @@ pub fn prepare(
     rootfs: &Path,
     emit: &mut dyn FnMut(EventKind),
 ) -> Result<(), RootfsError> {
+    prepare_with(spec, rootfs, Detached::default(), emit)
+}
+
+/// [`prepare`] with the id-mapped trees [`open_idmapped`] made on the host side (an
+/// id-mapped entry without one is made here, which needs host privileges).
+pub fn prepare_with(
+    spec: &Spec,
+    rootfs: &Path,
+    detached: Detached,
+    emit: &mut dyn FnMut(EventKind),
+) -> Result<(), RootfsError> {
     // Everything the config says is checked before the first mount.
     let entries = plan::plan(spec)?;
     let devices = devices::plan(spec)?;
@@ -237,6 +258,7 @@ pub fn prepare(
         root,
         userns: has_namespace(spec, LinuxNamespaceType::User) || running_in_userns(),
         cgroupns: has_namespace(spec, LinuxNamespaceType::Cgroup),
+        detached,
         emit,
     };
 

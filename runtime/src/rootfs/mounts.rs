@@ -311,7 +311,12 @@ fn mount_bind(ctx: &mut Ctx, e: &MountEntry) -> Result<(), RootfsError> {
         format!("{} (for {})", e.destination, e.what()),
     ))?;
     check_resolved(ctx, e, &fd)?;
-    bind_and_remount(ctx, e, &source, &fd)?;
+    if let Some(m) = &e.idmap {
+        attach_idmapped(ctx, e, m, &source, &fd)?;
+        remount(ctx, e, &source)?;
+    } else {
+        bind_and_remount(ctx, e, &source, &fd)?;
+    }
     propagate(ctx, &e.destination, &e.opts.propagation)?;
     if let Some(attr) = &e.opts.rec_attr {
         set_attr(ctx, e, attr, true)?;
@@ -338,6 +343,34 @@ pub fn bind_and_remount(
     )
     .map_err(RootfsError::sys("mount", e.what()))?;
     ctx.mount_event(source, &e.destination, "bind", bind_flags, "");
+    remount(ctx, e, source)
+}
+
+/// Attach the entry's id-mapped tree (made on the host side) on `target`.
+fn attach_idmapped(
+    ctx: &mut Ctx,
+    e: &MountEntry,
+    m: &super::idmap::IdMapping,
+    source: &str,
+    target: &OwnedFd,
+) -> Result<(), RootfsError> {
+    let tree = super::idmap::tree_for(&mut ctx.detached, e, ctx.emit)?;
+    sys::move_mount_onto(&tree, target).map_err(RootfsError::sys("move_mount", e.what()))?;
+    (ctx.emit)(crate::events::schema::EventKind::Mount {
+        source: source.to_string(),
+        destination: e.destination.clone(),
+        fstype: "bind".into(),
+        flags: vec![
+            "MOVE_MOUNT_F_EMPTY_PATH".into(),
+            "MOVE_MOUNT_T_EMPTY_PATH".into(),
+        ],
+        data: m.describe(),
+    });
+    Ok(())
+}
+
+/// A bind ignores every flag but MS_REC: remount it with the requested ones.
+fn remount(ctx: &mut Ctx, e: &MountEntry, source: &str) -> Result<(), RootfsError> {
     if !e.opts.bind_needs_remount() {
         return Ok(());
     }

@@ -172,6 +172,9 @@ pub struct MountOptions {
     pub data: Vec<String>,
     /// `tmpcopyup`: fill a new tmpfs with what the directory held before.
     pub copy_up: bool,
+    /// `idmap` (`Some(false)`) or `ridmap` (`Some(true)`, every mount of an rbind tree):
+    /// make the bind an id-mapped mount.
+    pub idmap: Option<bool>,
 }
 
 impl MountOptions {
@@ -318,12 +321,8 @@ pub fn parse(options: &[String]) -> Result<MountOptions, String> {
             None => match opt {
                 "tmpcopyup" => m.copy_up = true,
                 "notmpcopyup" => m.copy_up = false,
-                "idmap" | "ridmap" => {
-                    return Err(format!(
-                        "option '{opt}': id-mapped mounts are not supported by initscope-runtime; \
-                         remove it (and uidMappings/gidMappings) from the mount"
-                    ))
-                }
+                "idmap" => m.idmap = Some(false),
+                "ridmap" => m.idmap = Some(true),
                 _ => m.data.push(opt.to_string()),
             },
         }
@@ -421,8 +420,10 @@ mod tests {
     fn tmpcopyup_and_idmap() {
         assert!(p(&["tmpcopyup", "mode=755"]).copy_up);
         assert!(!p(&["tmpcopyup", "notmpcopyup"]).copy_up);
-        let e = parse(&["idmap".to_string()]).unwrap_err();
-        assert!(e.contains("'idmap'"), "{e}");
+        assert_eq!(p(&["rbind", "idmap"]).idmap, Some(false));
+        assert_eq!(p(&["rbind", "ridmap"]).idmap, Some(true));
+        assert_eq!(p(&["rbind"]).idmap, None);
+        assert!(p(&["bind", "idmap"]).data.is_empty());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use oci_spec::runtime::Spec;
 
+use super::idmap::{self, IdMapping};
 use super::options::{self, MountOptions, MS_BIND};
 use super::secure_join::clean;
 use super::RootfsError;
@@ -33,6 +34,10 @@ pub struct MountEntry {
     pub fstype: String,
     pub kind: Kind,
     pub opts: MountOptions,
+    /// Its position in the config's `mounts` (errors and id-mapped trees refer to it).
+    pub index: usize,
+    /// `uidMappings`/`gidMappings` (or `idmap` with the container's): an id-mapped bind.
+    pub idmap: Option<IdMapping>,
 }
 
 impl MountEntry {
@@ -66,22 +71,19 @@ pub fn plan(spec: &Spec) -> Result<Vec<MountEntry>, RootfsError> {
                     "{field}: destination is empty"
                 )));
             }
-            if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-                return Err(RootfsError::Invalid(format!(
-                    "{field}: uidMappings/gidMappings (id-mapped mounts) are not supported; \
-                     remove them"
-                )));
-            }
             let opts = options::parse(m.options().as_deref().unwrap_or(&[]))
                 .map_err(|e| RootfsError::Invalid(format!("{field}: {e}")))?;
             let fstype = m.typ().clone().unwrap_or_default();
-            entry(
+            let mut e = entry(
                 clean(&dest_raw),
                 m.source().as_ref().map(|s| s.to_string_lossy().to_string()),
                 fstype,
                 opts,
             )
-            .map_err(|e| RootfsError::Invalid(format!("{field}: {e}")))
+            .map_err(|e| RootfsError::Invalid(format!("{field}: {e}")))?;
+            e.index = i;
+            e.idmap = idmap::resolve(spec, i, m, &e)?;
+            Ok(e)
         })
         .collect()
 }
@@ -147,6 +149,8 @@ fn entry(
         },
         kind,
         opts,
+        index: 0,
+        idmap: None,
     })
 }
 
@@ -218,10 +222,6 @@ mod tests {
             (
                 serde_json::json!([{"destination": "/x", "type": "tmpfs", "options": ["rro"]}]),
                 "only for bind",
-            ),
-            (
-                serde_json::json!([{"destination": "/x", "type": "none", "source": "/s", "options": ["rbind", "idmap"]}]),
-                "'idmap'",
             ),
             (
                 serde_json::json!([{"destination": "/..", "type": "none", "source": "/s", "options": ["rbind"]}]),

@@ -1,9 +1,10 @@
 //! The syscall edge of the rootfs code: the few calls `nix` does not wrap
-//! (`mount_setattr`, `fsopen`/`fsconfig`), and thin typed helpers over the ones it does.
+//! (`mount_setattr`, `fsopen`/`fsconfig`, `open_tree`, `move_mount`), the fork of the
+//! id-mapping helper, and thin typed helpers over the ones `nix` wraps.
 //! Everything `unsafe` in `rootfs/` lives here.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -30,6 +31,11 @@ pub const MOUNT_ATTR_NOATIME: u64 = 0x0000_0010;
 pub const MOUNT_ATTR_STRICTATIME: u64 = 0x0000_0020;
 pub const MOUNT_ATTR_NODIRATIME: u64 = 0x0000_0080;
 pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+const OPEN_TREE_CLONE: libc::c_uint = 0x1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
 const FSOPEN_CLOEXEC: libc::c_uint = 0x1;
 const FSCONFIG_SET_FLAG: libc::c_uint = 0;
@@ -134,4 +140,78 @@ pub fn mount_flags_of(path: &Path) -> nix::Result<u64> {
 pub fn mount_flags_of_fd(fd: impl AsFd) -> nix::Result<u64> {
     let st = nix::sys::statvfs::fstatvfs(fd)?;
     Ok(super::options::statvfs_to_ms(st.flags().bits()))
+}
+
+/// `open_tree(2)` with `OPEN_TREE_CLONE`: a detached copy of the mount at `path` (with
+/// `recursive`, of the mounts below it too). It lives as long as the descriptor unless
+/// `move_mount` attaches it somewhere.
+pub fn open_tree_clone(path: &Path, recursive: bool) -> nix::Result<OwnedFd> {
+    let cpath = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| Errno::EINVAL)?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: `cpath` is a valid C string; the syscall returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
+    let fd = Errno::result(fd)? as RawFd;
+    // SAFETY: open_tree returned a fresh descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `move_mount(2)` of the (detached) mount `from` onto the file `to` holds, as mounting
+/// on `/proc/self/fd/N` of `to` would.
+pub fn move_mount_onto(from: impl AsFd, to: impl AsFd) -> nix::Result<()> {
+    let empty = c"";
+    // SAFETY: both descriptors are live, both paths are the empty C string the
+    // *_EMPTY_PATH flags ask for.
+    let res = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_fd().as_raw_fd(),
+            empty.as_ptr(),
+            to.as_fd().as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(res).map(drop)
+}
+
+/// Fork a process that unshares a user namespace, writes to `ready` one byte (1: done,
+/// 0: unshare failed) followed by what `/proc/self` reads as its pid — the pid the
+/// mounted procfs knows it by, which differs from `fork`'s answer when we are in a pid
+/// namespace of our own with the host's `/proc` — and then sleeps until it is killed
+/// (SIGKILL also comes when its parent dies). The caller writes its maps.
+pub fn fork_userns_holder(ready: BorrowedFd<'_>) -> nix::Result<nix::unistd::Pid> {
+    let parent = nix::unistd::getpid().as_raw();
+    let ready = ready.as_raw_fd();
+    // SAFETY: the child runs only async-signal-safe raw syscalls (prctl, getppid,
+    // unshare, readlink, write, pause, _exit) on stack buffers — no allocation, no
+    // lock — so forking is sound even from a multi-threaded process (the test harness);
+    // create itself has no threads.
+    match unsafe { libc::fork() } {
+        -1 => Err(Errno::last()),
+        0 => {
+            // SAFETY: as above; every pointer is to a live local or a static C string.
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                libc::prctl(libc::PR_SET_NAME, c"isc:userns".as_ptr());
+                let mut msg = [0u8; 24];
+                msg[0] = (libc::unshare(libc::CLONE_NEWUSER) == 0).into();
+                let n = libc::readlink(
+                    c"/proc/self".as_ptr(),
+                    msg[1..].as_mut_ptr().cast(),
+                    msg.len() - 1,
+                );
+                libc::write(ready, msg.as_ptr().cast(), 1 + n.max(0) as usize);
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        pid => Ok(nix::unistd::Pid::from_raw(pid)),
+    }
 }

@@ -637,6 +637,36 @@ fn sc_dev_bind(env: &mut Env) -> Value {
     )
 }
 
+/// An id-mapped bind made by `prepare` itself (no tree from the host side): host uid 1000
+/// shows as 0, and what root writes is stored as 1000.
+fn sc_idmap_in_place(env: &mut Env) -> Value {
+    use std::os::unix::fs::chown;
+    let data = env.dir.join("idmap-data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f"), "x").unwrap();
+    chown(&data, Some(1000), Some(1000)).unwrap();
+    chown(data.join("f"), Some(1000), Some(1000)).unwrap();
+    let ids = json!([{"containerID": 1000, "hostID": 0, "size": 1}]);
+    let mut mounts = runc_default_mounts()[..2].to_vec(); // proc, /dev
+    mounts.push(json!({"destination": "/data", "type": "bind",
+        "source": data.display().to_string(), "options": ["bind", "idmap"],
+        "uidMappings": ids, "gidMappings": ids}));
+    let spec = spec(
+        mounts,
+        json!({"maskedPaths": [], "readonlyPaths": []}),
+        false,
+    );
+    let (res, ok) = boot(env, &spec, false);
+    if !ok {
+        return res;
+    }
+    merge(
+        res,
+        json!({"f": stat("/data/f"), "create": try_create("/data/new"),
+               "new": stat("/data/new"), "mountinfo": mountinfo()}),
+    )
+}
+
 const PLAIN: Opts = Opts {
     userns: false,
     extra: None,
@@ -725,4 +755,5 @@ pub const SCENARIOS: &[Scenario] = &[
     sc("bad_input", PLAIN, sc_bad_input),
     sc("config_devices", PLAIN, sc_config_devices),
     sc("dev_bind", PLAIN, sc_dev_bind),
+    sc("idmap_in_place", PLAIN, sc_idmap_in_place),
 ];
