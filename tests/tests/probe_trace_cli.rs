@@ -77,6 +77,22 @@ fn json_lines_and_the_recording_agree() {
 }
 
 #[test]
+fn json_keeps_the_commands_output_off_stdout() {
+    let _g = serial();
+    let out = trace(&["--json", "--", "sh", "-c", "echo hello-from-the-command"]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    for l in stdout.lines() {
+        assert!(
+            serde_json::from_str::<KernelEvent>(l).is_ok(),
+            "not JSON: {l}"
+        );
+    }
+    assert!(stderr.contains("hello-from-the-command"), "{stderr}");
+}
+
+#[test]
 fn bad_input_gets_one_clear_line() {
     let _g = serial();
     let cases: &[(&[&str], &str)] = &[

@@ -70,3 +70,20 @@ fn watch_shows_bootstraps_sent_to_its_socket_and_records_them() {
     let recorded = std::fs::read_to_string(&rec).unwrap();
     assert_eq!(recorded.lines().collect::<Vec<_>>(), lines);
 }
+
+#[test]
+fn watch_without_a_terminal_says_so_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("events.sock");
+    let out = std::process::Command::new(initscope())
+        .args(["watch", "--no-probe", "--socket"])
+        .arg(&sock)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("needs a terminal"), "{err}");
+    assert!(!sock.exists(), "the socket was left behind");
+}

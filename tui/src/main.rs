@@ -64,7 +64,7 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "svg")]
         format: Format,
         /// Output file (default: standard output).
-        #[arg(short, long)]
+        #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
     /// Build a small container and watch it boot under initscope-runtime, live (root).
@@ -112,7 +112,7 @@ enum Cmd {
     Watch {
         /// The socket to bind (default: where initscope-runtime sends, /run/initscope/events.sock
         /// as root, $XDG_RUNTIME_DIR/initscope/events.sock otherwise).
-        #[arg(long)]
+        #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
         /// Also write every event (both sources) as JSONL to FILE, for `replay`.
         #[arg(long, value_name = "FILE")]
@@ -121,8 +121,10 @@ enum Cmd {
         #[arg(long)]
         no_probe: bool,
     },
-    /// Which stage of a container's bootstrap waits for what, who holds the other end,
-    /// since when, and what to do: from the runtime's state and events and from /proc.
+    /// Which stage of a container's bootstrap waits for what, and what to do about it
+    ///
+    /// Which stage waits for what, who holds the other end, since when, and what to do:
+    /// from the runtime's state and events and from /proc (root, to read other processes').
     Diagnose {
         /// A container id, or the pid of any of its processes.
         target: String,
@@ -140,8 +142,10 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Trace a command (or running processes) with the eBPF probe: on a terminal, the
-    /// diagram; with --text or --json (or not on a terminal), what the kernel saw as text.
+    /// Trace a command or running processes with the eBPF probe, any runtime (root)
+    ///
+    /// On a terminal, the live diagram; with --text or --json (or not on a terminal), what
+    /// the kernel saw, printed as it happens.
     Trace(initscope::trace_cmd::TraceArgs),
 }
 

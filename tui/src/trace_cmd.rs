@@ -5,7 +5,7 @@
 //! exit status. `--pid PID` and `--comm PREFIX` attach to what is already running, until
 //! Ctrl-C (or, for `--pid` alone, until those processes are gone). The default output is
 //! an indented process tree; `--json` prints JSONL (the schema in
-//! `initscope_probe::schema`). Ctrl-C and SIGTERM detach every program and exit cleanly.
+//! `initscope_probe::schema`) and sends COMMAND's stdout to stderr, so stdout stays JSONL. Ctrl-C and SIGTERM detach every program and exit cleanly.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -93,7 +93,14 @@ fn trace(args: TraceArgs) -> Result<i32, String> {
     let mut child = if args.command.is_empty() {
         None
     } else {
-        let mut c = HeldChild::spawn(&args.command).map_err(|e| e.to_string())?;
+        // With --json our stdout is JSONL only: the command's stdout goes to our stderr.
+        let spawn = || HeldChild::spawn(&args.command).map_err(|e| e.to_string());
+        let mut c = if args.json {
+            crate::sources::stdio::with_stdout_on_stderr(spawn)
+                .map_err(|e| format!("redirecting the command's stdout: {e}"))??
+        } else {
+            spawn()?
+        };
         probe.track_pid(c.pid()).map_err(|e| e.to_string())?;
         c.release().map_err(|e| e.to_string())?;
         Some(c)

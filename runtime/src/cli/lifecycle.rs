@@ -418,7 +418,11 @@ pub fn list(cli: &Cli, format: ListFormat, quiet: bool) -> Result<(), RuntimeErr
         // A container deleted while we list is simply not listed.
         if let Ok(st) = dir.load() {
             let status = st.status(&dir);
-            rows.push(st.oci_state(status));
+            let mut row = st.oci_state(status);
+            if st.owner.is_empty() {
+                row["owner"] = owner_of(&dir.dir).into();
+            }
+            rows.push(row);
         }
     }
     if quiet {
@@ -432,6 +436,19 @@ pub fn list(cli: &Cli, format: ListFormat, quiet: bool) -> Result<(), RuntimeErr
         ListFormat::Table => print!("{}", table(&rows)),
     }
     Ok(())
+}
+
+/// runc's OWNER in `list`: the user owning the state directory, `#UID` when the uid has
+/// no name (`state` leaves it empty, as runc's does).
+fn owner_of(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(dir) else {
+        return String::new();
+    };
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(m.uid())) {
+        Ok(Some(u)) => u.name,
+        _ => format!("#{}", m.uid()),
+    }
 }
 
 /// runc's `list` table: ID PID STATUS BUNDLE CREATED OWNER.
@@ -470,4 +487,22 @@ fn table(rows: &[serde_json::Value]) -> String {
         line(row.iter().map(String::as_str).collect());
     }
     out
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::owner_of;
+
+    #[test]
+    fn list_names_the_state_directorys_owner_as_runc_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let uid = nix::unistd::geteuid();
+        let want = match nix::unistd::User::from_uid(uid).unwrap() {
+            Some(u) => u.name,
+            None => format!("#{uid}"),
+        };
+        assert_eq!(owner_of(dir.path()), want);
+        assert!(!want.is_empty());
+        assert_eq!(owner_of(&dir.path().join("gone")), "");
+    }
 }

@@ -111,8 +111,10 @@ pub enum Command {
         #[arg(short = 'd', long)]
         detach: bool,
     },
-    /// Run a new process in a created or running container (`exec ID CMD…`, or
-    /// `--process F`); without --detach, wait and exit with its status.
+    /// Run a new process in a created or running container
+    ///
+    /// `exec ID CMD…`, or `exec --process F ID`; without --detach, wait and exit with its
+    /// status.
     Exec(exec::ExecArgs),
     /// Print the OCI state of a container as JSON.
     State {
@@ -147,8 +149,10 @@ pub enum Command {
         /// Container id.
         id: String,
     },
-    /// The container's processes: `ps -ef` (or the given ps options) filtered to them, or
-    /// a JSON array of host pids.
+    /// List the container's processes (ps's table, or a JSON array of host pids)
+    ///
+    /// `ps -ef` (or the given ps options) filtered to the container's processes, or with
+    /// `--format json` a JSON array of their host pids.
     Ps {
         /// `table` (ps's own output) or `json` (the host pids).
         #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]

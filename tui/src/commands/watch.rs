@@ -25,6 +25,14 @@ pub struct WatchOpts {
 }
 
 pub fn run(o: WatchOpts) -> Result<(), CmdError> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        return Err(CmdError::Usage(
+            "watch draws the bootstraps live and needs a terminal; without one, each \
+             container's record is <root>/<id>/events.jsonl (`initscope replay --print` or \
+             `initscope diagnose` read it)"
+                .into(),
+        ));
+    }
     let store = open_store(o.record.as_ref())?;
     let sock = SocketSource::bind(&o.socket)
         .map_err(|e| CmdError::io(format!("binding {}", o.socket.display()), e))?;

@@ -26,3 +26,15 @@ pub fn with_redirected<T>(log: &Path, f: impl FnOnce() -> T) -> std::io::Result<
     let _ = dup2_stderr(&saved[2]);
     Ok(r)
 }
+
+/// Run `f` (which starts a child) with fd 1 pointing at our stderr, so the child's stdout
+/// does not mix with what we print there; restores fd 1 after.
+pub fn with_stdout_on_stderr<T>(f: impl FnOnce() -> T) -> std::io::Result<T> {
+    // SAFETY: 1 and 2 are open for the whole life of the process.
+    let saved = unsafe { BorrowedFd::borrow_raw(1) }.try_clone_to_owned()?;
+    // SAFETY: as above.
+    dup2_stdout(unsafe { BorrowedFd::borrow_raw(2) })?;
+    let r = f();
+    dup2_stdout(&saved)?;
+    Ok(r)
+}
