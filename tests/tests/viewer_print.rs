@@ -223,3 +223,29 @@ fn a_bundle_that_cannot_start_says_why_and_fails() {
         "temp dirs left behind"
     );
 }
+
+/// A bundle path that is not a bundle: one line naming it and what to give instead.
+#[test]
+fn a_missing_bundle_is_named_in_one_line() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-bundle");
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (bundle, want) in [
+        (&missing, "no such directory"),
+        (&empty, "no config.json in it"),
+    ] {
+        let o = headless(&["run", bundle.to_str().unwrap(), "--print"], tmp.path());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("bundle {}: {want}", bundle.display())),
+            "{err}"
+        );
+    }
+}

@@ -18,8 +18,20 @@ pub struct RunOpts {
 pub fn run(o: RunOpts) -> Result<i32, CmdError> {
     super::need_root("run", super::demo::SHIPPED_OURS)?;
     let cfg_path = o.bundle.join("config.json");
-    let text = std::fs::read_to_string(&cfg_path)
-        .map_err(|e| CmdError::io(cfg_path.display().to_string(), e))?;
+    let text = std::fs::read_to_string(&cfg_path).map_err(|e| {
+        CmdError::Usage(match e.kind() {
+            std::io::ErrorKind::NotFound if !o.bundle.is_dir() => format!(
+                "bundle {}: no such directory; give the directory that holds config.json and rootfs",
+                o.bundle.display()
+            ),
+            std::io::ErrorKind::NotFound => format!(
+                "bundle {}: no config.json in it; make one with `initscope-runtime spec --bundle {}`",
+                o.bundle.display(),
+                o.bundle.display()
+            ),
+            _ => format!("bundle {}: {}: {e}", o.bundle.display(), cfg_path.display()),
+        })
+    })?;
     let cfg: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| CmdError::Usage(format!("{}: not JSON: {e}", cfg_path.display())))?;
     if cfg["process"]["terminal"] == true {
