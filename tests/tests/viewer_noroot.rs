@@ -70,3 +70,35 @@ fn the_shipped_recordings_export_without_root() {
     }
     assert!(n >= 1);
 }
+
+/// `watch` without root and without `$XDG_RUNTIME_DIR` (so root's socket is the default):
+/// one line that says what to do instead, on a real terminal.
+#[test]
+fn watch_without_root_names_the_socket_and_the_way_out() {
+    let t = viewer_common::Tmux::start(
+        &format!(
+            "setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+             env -u XDG_RUNTIME_DIR {} watch --no-probe; echo \"exit $?\"; sleep 30",
+            initscope().display()
+        ),
+        250,
+        10,
+    );
+    let screen = t.wait_for("exit ");
+    assert!(
+        screen.contains(
+            "binding /run/initscope/events.sock: permission denied; run as root, or give a \
+             socket you may make with --socket PATH"
+        ),
+        "{screen}"
+    );
+    assert!(screen.contains("exit 1"), "{screen}");
+    assert_eq!(
+        screen
+            .lines()
+            .filter(|l| l.starts_with("initscope:"))
+            .count(),
+        1,
+        "{screen}"
+    );
+}

@@ -34,8 +34,17 @@ pub fn run(o: WatchOpts) -> Result<(), CmdError> {
         ));
     }
     let store = open_store(o.record.as_ref())?;
-    let sock = SocketSource::bind(&o.socket)
-        .map_err(|e| CmdError::io(format!("binding {}", o.socket.display()), e))?;
+    let sock = SocketSource::bind(&o.socket).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            // Not root, and no $XDG_RUNTIME_DIR: the default is root's socket.
+            CmdError::Usage(format!(
+                "binding {}: permission denied; run as root, or give a socket you may make with --socket PATH (and the runtime INITSCOPE_EVENTS=PATH)",
+                o.socket.display()
+            ))
+        } else {
+            CmdError::io(format!("binding {}", o.socket.display()), e)
+        }
+    })?;
     let mut sources: Vec<Box<dyn Source>> = vec![Box::new(sock)];
     let mut note = None;
     if o.probe {
