@@ -273,3 +273,57 @@ fn runc_init_frozen_in_its_cgroup() {
     std::fs::write(r.freezer().join("freezer.state"), "THAWED").unwrap();
     assert!(r.wait_trace().success());
 }
+
+/// Directories this test made (missing ancestors included), removed deepest first on
+/// drop when empty — never one that was there before.
+struct MadeDirs(Vec<PathBuf>);
+
+impl MadeDirs {
+    fn create(path: &Path) -> MadeDirs {
+        let mut missing: Vec<&Path> = path.ancestors().take_while(|p| !p.exists()).collect();
+        missing.reverse();
+        let mut made = Vec::new();
+        for p in missing {
+            std::fs::create_dir(p).unwrap();
+            made.push(p.to_path_buf());
+        }
+        MadeDirs(made)
+    }
+}
+
+impl Drop for MadeDirs {
+    fn drop(&mut self) {
+        for p in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(p);
+        }
+    }
+}
+
+/// Under the root containerd's runc shim gives runc (`--root
+/// /run/containerd/runc/<namespace>`), a created container is found by its id alone,
+/// and by the pid of `runc:[2:INIT]`, whose command line names no root.
+#[test]
+fn runc_under_containerds_root_is_found_without_flags() {
+    let ns = PathBuf::from(format!(
+        "/run/containerd/runc/isc-dg-{}",
+        std::process::id()
+    ));
+    let _made = MadeDirs::create(&ns);
+    let mut r = Runc::new("dg-runc-ctd");
+    r.root = ns.clone();
+    r.trace_create();
+    assert!(r.wait_trace().success(), "runc create failed");
+    let init = r.state()["init_process_pid"].as_i64().unwrap() as i32;
+    let rep = diagnose_json(&[&r.id]);
+    assert_eq!(rep["runtime"], "runc", "{rep:#}");
+    assert_eq!(rep["root"], ns.display().to_string().as_str());
+    assert_eq!(rep["status"], "created", "{rep:#}");
+    assert_eq!(
+        rep["next"],
+        format!("runc --root {} start {}", ns.display(), r.id).as_str()
+    );
+    let by_pid = diagnose_json(&[&init.to_string()]);
+    assert_eq!(by_pid["container"], r.id.as_str());
+    assert_eq!(by_pid["root"], ns.display().to_string().as_str());
+    drop(r);
+}

@@ -37,13 +37,48 @@ const ALL: [RuntimeKind; 4] = [
     RuntimeKind::Youki,
 ];
 
-/// The (root, runtime) pairs to look in.
+/// The (root, runtime) pairs to look in: the runtimes' default roots, then the roots the
+/// clients give them.
 fn places(rt: Option<RuntimeKind>, root: Option<&Path>) -> Vec<(PathBuf, Option<RuntimeKind>)> {
-    match (rt, root) {
-        (_, Some(r)) => vec![(r.to_path_buf(), rt)],
+    let mut out = match (rt, root) {
+        (_, Some(r)) => return vec![(r.to_path_buf(), rt)],
         (Some(rt), None) => vec![(default_root(rt), Some(rt))],
         (None, None) => ALL.iter().map(|&r| (default_root(r), Some(r))).collect(),
+    };
+    // Which runtime a client ran there is told by the layout of the state it left.
+    out.extend(client_roots(Path::new("/run")).into_iter().map(|r| (r, rt)));
+    out
+}
+
+/// The `--root`s clients pass to a runc-compatible runtime (ours, when it is registered
+/// as theirs), under `run` (`/run`): containerd's runc shim,
+/// `containerd/runc/<namespace>` (`ctr`, `k8s.io`), and docker's,
+/// `docker/runtime-<name>/<namespace>` (`runtime-runc/moby`). podman keeps each
+/// runtime's default root.
+pub fn client_roots(run: &Path) -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    let subdirs = |dir: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    roots.extend(subdirs(&run.join("containerd/runc")));
+    for rt in subdirs(&run.join("docker")) {
+        if rt
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("runtime-"))
+        {
+            roots.extend(subdirs(&rt));
+        }
     }
+    roots
 }
 
 /// Which runtime's layout a state directory has.
@@ -276,6 +311,35 @@ pub fn start_ns(pid: i32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clients_roots_are_found() {
+        let run = tempfile::tempdir().unwrap();
+        for d in [
+            "containerd/runc/default",
+            "containerd/runc/k8s.io",
+            "docker/runtime-runc/moby",
+            "docker/runtime-initscope/moby",
+            "docker/plugins/x",
+        ] {
+            fs::create_dir_all(run.path().join(d)).unwrap();
+        }
+        fs::write(run.path().join("containerd/runc/not-a-dir"), "").unwrap();
+        let got: Vec<String> = client_roots(run.path())
+            .iter()
+            .map(|p| p.strip_prefix(run.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "containerd/runc/default",
+                "containerd/runc/k8s.io",
+                "docker/runtime-initscope/moby",
+                "docker/runtime-runc/moby"
+            ]
+        );
+        assert!(client_roots(&run.path().join("missing")).is_empty());
+    }
 
     fn write(dir: &Path, file: &str, v: serde_json::Value) {
         std::fs::create_dir_all(dir).unwrap();
