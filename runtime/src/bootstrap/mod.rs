@@ -118,7 +118,9 @@ impl Shared {
 
     /// Report `f` (event + error pipe) and exit the stage with status 1.
     pub fn fail(&mut self, f: StageFailure) -> ! {
+        // In the log before create hears of it.
         f.emit(&mut self.em);
+        self.em.flush();
         f.send(&self.err_pipe);
         self.exit(1)
     }

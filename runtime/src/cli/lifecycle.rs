@@ -118,6 +118,7 @@ pub fn release_init(
     let mut released = false;
     let mut error = Vec::new();
     loop {
+        em.flush();
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
@@ -333,6 +334,7 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
     // behind live on in the cgroup (runc's destroy kills them too).
     kill_everything(&st, &mut em)?;
     if let Some(cg) = &st.cgroup {
+        em.flush(); // removal may wait for exiting tasks
         destroy_cgroup(cg)?;
     }
     dir.remove()?;
@@ -394,6 +396,7 @@ fn kill_everything(st: &ContainerState, em: &mut Emitter) -> Result<(), RuntimeE
                 st.id
             )));
         }
+        em.flush();
         std::thread::sleep(Duration::from_millis(10));
     }
 }

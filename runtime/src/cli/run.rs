@@ -127,6 +127,7 @@ pub fn wait_forwarding(
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
+        em.flush();
         match nix::poll::poll(&mut fds, PollTimeout::NONE) {
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(RuntimeError::sys("poll", e)),
