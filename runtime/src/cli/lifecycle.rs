@@ -38,12 +38,24 @@ pub fn command_emitter(cli: &Cli, dir: &StateDir, stage: Stage, log: bool) -> Em
     if log {
         let _ = em.open_log(&dir.events_file());
     }
+    announce(&mut em);
+    em
+}
+
+/// The same process going on as another command (`run`: create, then start, then the
+/// wait): it keeps its emitter's log and sink rather than opening them again.
+pub fn continue_as(em: &mut Emitter, stage: Stage) {
+    em.flush();
+    em.become_stage(stage, em.pid());
+    announce(em);
+}
+
+fn announce(em: &mut Emitter) {
     em.emit(EventKind::StageStart {
         comm: "initscope-runtime".into(),
         ppid: nix::unistd::getppid().as_raw(),
         ns_pid: None,
     });
-    em
 }
 
 fn wrong(id: &str, status: Status, what: &str) -> RuntimeError {
