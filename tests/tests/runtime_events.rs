@@ -230,10 +230,11 @@ fn without_a_user_namespace_there_is_no_usermap_exchange() {
     rt.assert_clean(&[&b.path]);
 }
 
-/// A live datagram socket gets every event, or the sender counts it as dropped: for each
-/// stage that exits, received + reported dropped = what it wrote to events.jsonl (the
-/// `stage_exit` line itself cannot count its own loss). This machine queues only 10
-/// datagrams per socket (net.unix.max_dgram_qlen), so a reader must keep up.
+/// A live datagram socket gets every event (batched: one or more lines per datagram), or
+/// the sender counts it as dropped: for each stage that exits, received + reported dropped
+/// = what it wrote to events.jsonl (the `stage_exit` line itself cannot count its own loss).
+/// This machine queues only 10 datagrams per socket (net.unix.max_dgram_qlen), so a reader
+/// must keep up.
 #[test]
 fn events_stream_to_a_unix_datagram_socket_and_losses_are_counted() {
     use std::os::unix::net::UnixDatagram;
@@ -254,7 +255,10 @@ fn events_stream_to_a_unix_datagram_socket_and_losses_are_counted() {
             if &buf[..n] == b"END" {
                 break;
             }
-            got.push(serde_json::from_slice::<Value>(&buf[..n]).unwrap());
+            // A datagram holds one or more whole lines (a stage's batch).
+            for line in std::str::from_utf8(&buf[..n]).unwrap().lines() {
+                got.push(serde_json::from_str::<Value>(line).unwrap());
+            }
         }
         got
     });

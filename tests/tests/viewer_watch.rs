@@ -28,7 +28,8 @@ fn watch_shows_bootstraps_sent_to_its_socket_and_records_them() {
         sleep(Duration::from_millis(50));
     }
     assert!(sock.exists(), "watch did not bind:\n{}", t.capture());
-    // Runtime events only (no probe here): one datagram per line, as the runtime sends.
+    // Runtime events only (no probe here): one line per datagram (the runtime sends batches
+    // of whole lines; the viewer splits either).
     let events = synth::initscope_bootstrap(Options {
         kernel: false,
         start: false,

@@ -132,13 +132,15 @@ impl Channel {
         Ok(())
     }
 
-    /// Receive the next message; emits `sync_recv`. `waiting` names what we expect, for
-    /// the error when the peer is gone.
+    /// Receive the next message (writing the pending events first: this may block); emits
+    /// `sync_recv`. `waiting` names what we expect, for the error when the peer is gone.
     pub fn recv(
         &self,
         em: &mut Emitter,
         waiting: &str,
     ) -> Result<(SyncMsg, Option<Value>), ChannelError> {
+        // We may wait here: what we did so far must be visible first.
+        em.flush();
         let mut buf = vec![0u8; MAX_PACKET];
         let n = loop {
             match nix::sys::socket::recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
@@ -217,9 +219,11 @@ mod tests {
                 Some(serde_json::json!({"stage2_pid": 9})),
             )
             .unwrap();
+        em.flush(); // as a clone does
         em.become_stage(Stage::Parent, 1);
         let data = parent.expect(&mut em, SyncMsg::RecvpidPls).unwrap();
         assert_eq!(data.unwrap()["stage2_pid"], 9);
+        em.flush();
         let text = std::fs::read_to_string(&log).unwrap();
         let lines: Vec<Value> = text
             .lines()

@@ -105,6 +105,8 @@ pub fn clone_stage_into_cgroup(
     cgroup: BorrowedFd<'_>,
     child_stage: Stage,
 ) -> Result<Cloned, Errno> {
+    // The new process must not inherit (and write again) our pending events.
+    em.flush();
     let ts = monotonic_ns();
     let r = clone_into_cgroup(cgroup)?;
     if let Cloned::Parent(pid) = r {
@@ -122,9 +124,11 @@ pub fn clone_stage_into_cgroup(
     Ok(r)
 }
 
-/// Clone a new stage and, on the caller's side, emit `clone` (stamped before the syscall,
-/// so the new stage's `stage_start` sorts after it).
+/// Clone a new stage (our pending events written first) and, on the caller's side, emit
+/// `clone` (stamped before the syscall, so the new stage's `stage_start` sorts after it).
 pub fn clone_stage(em: &mut Emitter, flags: u64, child_stage: Stage) -> Result<Cloned, Errno> {
+    // The new process must not inherit (and write again) our pending events.
+    em.flush();
     let ts = monotonic_ns();
     let r = clone_process(flags)?;
     if let Cloned::Parent(pid) = r {

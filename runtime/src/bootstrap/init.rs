@@ -121,6 +121,8 @@ pub(super) fn exec_program(sh: &mut Shared, program: &Program, outcome: Outcome<
         path: program.path.display().to_string(),
         args: program.args.clone(),
     });
+    // `start` looks for this event once the fifo closes.
+    sh.em.flush();
     let err = program.exec();
     let f = StageFailure::sys(
         Stage::Init,
@@ -130,6 +132,7 @@ pub(super) fn exec_program(sh: &mut Shared, program: &Program, outcome: Outcome<
     );
     let status = if err == nix::Error::ENOENT { 127 } else { 126 };
     f.emit(&mut sh.em);
+    sh.em.flush();
     match outcome {
         Outcome::Fifo(w) => write_failure(w, &f),
         Outcome::Channel(c) => {
@@ -148,6 +151,7 @@ pub(super) fn exec_program(sh: &mut Shared, program: &Program, outcome: Outcome<
 fn wait_start(sh: &mut Shared, fifo: OwnedFd, fifo_path: String) -> OwnedFd {
     sh.em.emit(EventKind::WaitStart { fifo: fifo_path });
     sh.em.pause_point("before-wait-start");
+    sh.em.flush();
     // Reopen the O_PATH fifo for writing through the host's /proc (the container's may not
     // have one); this blocks until `start` opens the read side.
     let path = format!("self/fd/{}", fifo.as_raw_fd());
@@ -192,6 +196,7 @@ fn wait_start(sh: &mut Shared, fifo: OwnedFd, fifo_path: String) -> OwnedFd {
 /// A step between `start` and the exec failed: tell `start` through the fifo, and exit.
 fn started_failure(sh: &mut Shared, started: &OwnedFd, f: StageFailure) -> ! {
     f.emit(&mut sh.em);
+    sh.em.flush();
     write_failure(started, &f);
     sh.exit(1)
 }
@@ -234,7 +239,9 @@ fn late_failure(sh: &mut Shared, f: StageFailure) -> ! {
 
 /// Send `f` to `create` as procError (or on the error pipe if the channel is gone), exit.
 pub(super) fn report(sh: &mut Shared, create: &Channel, f: StageFailure) -> ! {
+    // In the log before create hears of it.
     f.emit(&mut sh.em);
+    sh.em.flush();
     let payload = serde_json::to_value(&f).ok();
     if create
         .send(&mut sh.em, SyncMsg::ProcError, payload)
@@ -486,6 +493,7 @@ fn load_seccomp(sh: &mut Shared, create: &Channel) -> Result<(), StageFailure> {
         return Ok(());
     };
     sh.em.emit(sc.filter.event());
+    sh.em.flush();
     let fd = sc.filter.load().map_err(|e| StageFailure {
         stage: Stage::Init,
         step: "seccomp".into(),

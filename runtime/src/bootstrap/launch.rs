@@ -87,6 +87,7 @@ pub(super) fn launch(
         exec,
     } = l;
     let cgroup_path = join.path.clone();
+    let creator = em.pid();
     let v2 = join.open_v2();
     em.pause_point("before-fork");
     let cloned = match &v2 {
@@ -116,6 +117,7 @@ pub(super) fn launch(
                 em: std::mem::replace(em, Emitter::new("", Stage::Parent)),
                 err_pipe: err_w,
                 host_proc,
+                creator,
             };
             let ends = InitEnds {
                 create: init_init,

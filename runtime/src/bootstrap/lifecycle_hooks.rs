@@ -39,7 +39,14 @@ pub fn run(
         })?),
         None => None,
     };
-    let r = hooks::run_hooks(kind, list, &json, &mut |k| em.emit(k));
+    let r = hooks::run_hooks(kind, list, &json, &mut |k| {
+        // A hook may take its time: show that it runs before waiting for it.
+        let started = matches!(k, crate::events::schema::EventKind::HookStart { .. });
+        em.emit(k);
+        if started {
+            em.flush();
+        }
+    });
     if let Some(fd) = back {
         let _ = nix::unistd::fchdir(&fd);
     }

@@ -49,6 +49,9 @@ pub struct Shared {
     pub err_pipe: OwnedFd,
     /// The host's `/proc` (`O_PATH`), to learn host pids from inside a new pid namespace.
     pub host_proc: OwnedFd,
+    /// Host pid of `create` (or `exec`): every stage's parent, `[0:PARENT]` being forked by
+    /// it and the others cloned with `CLONE_PARENT`.
+    pub creator: i32,
 }
 
 /// What travels from `create` through `[0:PARENT]` and `[1:CHILD]` to `[2:INIT]`.
@@ -81,10 +84,9 @@ impl Shared {
         let _ = nix::sys::prctl::set_dumpable(false);
         let pid = self.host_pid();
         self.em.become_stage(stage, pid);
-        let ppid = self.host_ppid(pid);
         self.em.emit(EventKind::StageStart {
             comm: comm.to_string(),
-            ppid,
+            ppid: self.creator,
             ns_pid,
         });
     }
@@ -98,29 +100,11 @@ impl Shared {
             .unwrap_or_else(|| nix::unistd::getpid().as_raw())
     }
 
-    /// The host pid of `pid`'s parent (`getppid()` is 0 for init: its parent is outside
-    /// its pid namespace).
-    pub fn host_ppid(&self, pid: i32) -> i32 {
-        let read = || -> Option<i32> {
-            let fd = nix::fcntl::openat(
-                &self.host_proc,
-                format!("{pid}/stat").as_str(),
-                nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                nix::sys::stat::Mode::empty(),
-            )
-            .ok()?;
-            let mut buf = [0u8; 1024];
-            let n = nix::unistd::read(&fd, &mut buf).ok()?;
-            let text = std::str::from_utf8(&buf[..n]).ok()?;
-            let after = &text[text.rfind(')')? + 1..];
-            after.split_whitespace().nth(1)?.parse().ok()
-        };
-        read().unwrap_or_else(|| nix::unistd::getppid().as_raw())
-    }
-
     /// Report `f` (event + error pipe) and exit the stage with status 1.
     pub fn fail(&mut self, f: StageFailure) -> ! {
+        // In the log before create hears of it.
         f.emit(&mut self.em);
+        self.em.flush();
         f.send(&self.err_pipe);
         self.exit(1)
     }

@@ -113,6 +113,7 @@ impl Watch {
         cleanup: &mut Cleanup,
     ) -> Result<Pid, RuntimeError> {
         loop {
+            em.flush();
             let wakes = self.poll()?;
             for wake in wakes {
                 match wake {

@@ -13,8 +13,8 @@
 //!
 //! Who removes what: `delete` removes the container's cgroup (and cgroups below it) and
 //! those parent levels its own `create` made, each only if empty. The default parent
-//! `/initscope` belongs to the runtime: it is made on demand and removed by whichever
-//! `delete` leaves it empty. A cgroup that existed before `create` is joined, never removed.
+//! `/initscope` belongs to the runtime: it is made on demand and kept (as runc and crun keep
+//! theirs). A cgroup that existed before `create` is joined, never removed.
 
 mod blkio;
 mod convert;
@@ -511,15 +511,14 @@ impl Cgroup {
         let levels = d.levels();
         tree::remove_all(&d.path(), deadline)?;
         // Parents we made, deepest first, while they are empty (others may share them).
+        // The runtime's default parent stays, as runc's and crun's do: making and removing
+        // it in every hierarchy on every run cost ~0.2 ms of CPU.
+        let default_parent = d.mountpoint.join(&path::DEFAULT_PARENT[1..]);
         let made_parents = (self.created_levels as usize - 1).min(levels.len() - 2);
         for level in levels.iter().rev().skip(1).take(made_parents) {
-            if tree::rmdir(level).is_err() {
+            if *level == default_parent || tree::rmdir(level).is_err() {
                 return Ok(());
             }
-        }
-        // The runtime's default parent goes when the last container in it does.
-        if d.cgroup.rsplit_once('/').map(|(parent, _)| parent) == Some(path::DEFAULT_PARENT) {
-            let _ = tree::rmdir(&d.mountpoint.join(&path::DEFAULT_PARENT[1..]));
         }
         Ok(())
     }

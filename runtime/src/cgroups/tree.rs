@@ -16,7 +16,7 @@ pub const REMOVE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Create `levels` (root first; the first one, the hierarchy's root, must exist), calling
 /// `prepare(level, parent)` on each one below the root, new or not, in order. Returns how
 /// many were made. A parent removed under us by a concurrent `delete` (it rmdirs the
-/// shared default parent when it empties it) is made again.
+/// parent levels its own `create` made once they are empty) is made again.
 pub fn mkdir_all(
     levels: &[PathBuf],
     prepare: &mut dyn FnMut(&Path, &Path) -> Result<(), CgroupError>,

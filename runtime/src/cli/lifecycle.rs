@@ -38,12 +38,24 @@ pub fn command_emitter(cli: &Cli, dir: &StateDir, stage: Stage, log: bool) -> Em
     if log {
         let _ = em.open_log(&dir.events_file());
     }
+    announce(&mut em);
+    em
+}
+
+/// The same process going on as another command (`run`: create, then start, then the
+/// wait): it keeps its emitter's log and sink rather than opening them again.
+pub fn continue_as(em: &mut Emitter, stage: Stage) {
+    em.flush();
+    em.become_stage(stage, em.pid());
+    announce(em);
+}
+
+fn announce(em: &mut Emitter) {
     em.emit(EventKind::StageStart {
         comm: "initscope-runtime".into(),
         ppid: nix::unistd::getppid().as_raw(),
         ns_pid: None,
     });
-    em
 }
 
 fn wrong(id: &str, status: Status, what: &str) -> RuntimeError {
@@ -118,6 +130,7 @@ pub fn release_init(
     let mut released = false;
     let mut error = Vec::new();
     loop {
+        em.flush();
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
             PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
@@ -333,6 +346,7 @@ pub fn delete(cli: &Cli, id: &str, force: bool) -> Result<(), RuntimeError> {
     // behind live on in the cgroup (runc's destroy kills them too).
     kill_everything(&st, &mut em)?;
     if let Some(cg) = &st.cgroup {
+        em.flush(); // removal may wait for exiting tasks
         destroy_cgroup(cg)?;
     }
     dir.remove()?;
@@ -394,6 +408,7 @@ fn kill_everything(st: &ContainerState, em: &mut Emitter) -> Result<(), RuntimeE
                 st.id
             )));
         }
+        em.flush();
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -10,7 +10,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::lifecycle::{command_emitter, destroy_cgroup, release_init, run_poststop};
+use super::lifecycle::{command_emitter, continue_as, destroy_cgroup, release_init, run_poststop};
 use super::tty;
 use super::Cli;
 use crate::bootstrap::create::{create, CreateRequest, Created};
@@ -52,35 +52,30 @@ pub fn run(cli: &Cli, req: &CreateRequest, detach: bool) -> Result<i32, RuntimeE
         },
         None => None,
     };
-    let mut em = command_emitter(cli, &created.dir, Stage::Start, true);
-    if let Err(e) = release_init(&created.dir, &created.state, &mut em) {
-        em.error("start", None, &e.to_string());
-        em.exit(1);
+    continue_as(&mut created.em, Stage::Start);
+    if let Err(e) = release_init(&created.dir, &created.state, &mut created.em) {
+        created.em.error("start", None, &e.to_string());
+        created.em.exit(1);
         remove(cli, &created);
         return Err(e);
     }
-    em.exit(0);
+    created.em.exit(0);
     if detach {
         return Ok(0);
     }
-    let status = wait(cli, &created, &mask, master.as_ref())?;
+    let status = wait(&mut created, &mask, master.as_ref())?;
     remove(cli, &created);
     Ok(status)
 }
 
 /// Wait for init, forwarding signals; its exit status as a shell would report it.
-fn wait(
-    cli: &Cli,
-    c: &Created,
-    mask: &SigSet,
-    master: Option<&OwnedFd>,
-) -> Result<i32, RuntimeError> {
-    let mut em = command_emitter(cli, &c.dir, Stage::Manage, true);
-    let code = wait_forwarding(c.init_pid, mask, &mut em, master)?;
-    em.emit(EventKind::State {
+fn wait(c: &mut Created, mask: &SigSet, master: Option<&OwnedFd>) -> Result<i32, RuntimeError> {
+    continue_as(&mut c.em, Stage::Manage);
+    let code = wait_forwarding(c.init_pid, mask, &mut c.em, master)?;
+    c.em.emit(EventKind::State {
         status: "stopped".into(),
     });
-    em.exit(0);
+    c.em.exit(0);
     Ok(code)
 }
 
@@ -127,6 +122,7 @@ pub fn wait_forwarding(
         if stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
+        em.flush();
         match nix::poll::poll(&mut fds, PollTimeout::NONE) {
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(RuntimeError::sys("poll", e)),

@@ -5,23 +5,32 @@
 //! `O_CLOEXEC`) are inherited by every stage, which only changes the role it reports
 //! ([`Emitter::become_stage`]). Emitting never blocks and never fails: a line that cannot be
 //! written is counted in `dropped`, reported by `stage_exit`.
+//!
+//! Lines are batched: a process's lines go out together, one `write` to the log and one
+//! datagram to the sink per batch (at most `PIPE_BUF` bytes of whole lines, so still atomic),
+//! instead of two syscalls per event. A batch is written when full and whenever the process
+//! is about to wait, clone, exec or exit, so a viewer (and `diagnose`) always sees the last
+//! step before a stage blocks: [`Emitter::flush`] there. [`Channel::recv`], `clone_stage`,
+//! [`Emitter::pause_point`], [`Emitter::exit`] and drop flush by themselves.
+//!
+//! [`Channel::recv`]: crate::bootstrap::channel::Channel::recv
 
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
-use serde_json::Value;
 
+pub use super::fit::{fit_line, MAX_LINE};
 use super::schema::{EventKind, RuntimeEvent, RuntimeSource, Stage, SCHEMA_VERSION};
 use super::sink::Sink;
 use crate::sys::monotonic_ns;
 
-/// The largest line written, newline included: one atomic write to a pipe (`PIPE_BUF`).
-pub const MAX_LINE: usize = 4096;
-
 /// The environment variable that makes a stage stop itself at a named step.
 pub const PAUSE_ENV: &str = "INITSCOPE_PAUSE_AT";
+
+/// The largest batch: whole lines, written atomically to a pipe or FIFO (`PIPE_BUF`).
+const MAX_BATCH: usize = MAX_LINE;
 
 #[derive(Debug)]
 pub struct Emitter {
@@ -35,6 +44,9 @@ pub struct Emitter {
     dropped: u64,
     /// `stage:step` names at which to SIGSTOP (from [`PAUSE_ENV`], comma separated).
     pause_at: Vec<String>,
+    /// Whole lines not written yet (see the module doc), and how many.
+    pending: Vec<u8>,
+    pending_lines: u64,
 }
 
 impl Emitter {
@@ -58,6 +70,8 @@ impl Emitter {
             sink: None,
             dropped: 0,
             pause_at,
+            pending: Vec::with_capacity(MAX_BATCH),
+            pending_lines: 0,
         }
     }
 
@@ -81,11 +95,14 @@ impl Emitter {
         self.exec_id = exec_id;
     }
 
-    /// After a fork/clone: this process now speaks as `stage` with host pid `pid`.
+    /// After a fork/clone: this process now speaks as `stage` with host pid `pid`. What
+    /// the creator had not written is its own (it flushed before the clone).
     pub fn become_stage(&mut self, stage: Stage, pid: i32) {
         self.stage = stage;
         self.pid = pid;
         self.dropped = 0;
+        self.pending.clear();
+        self.pending_lines = 0;
     }
 
     pub fn stage(&self) -> Stage {
@@ -123,18 +140,37 @@ impl Emitter {
             pid: self.pid,
             kind,
         };
-        let mut line = fit_line(&ev);
-        line.push('\n');
+        if self.log.is_none() && self.sink.is_none() {
+            return;
+        }
+        let line = fit_line(&ev);
+        if self.pending.len() + line.len() + 1 > MAX_BATCH {
+            self.flush();
+        }
+        self.pending.extend_from_slice(line.as_bytes());
+        self.pending.push(b'\n');
+        self.pending_lines += 1;
+    }
+
+    /// Write the pending lines: one write to the log, one send to the sink. Call before
+    /// anything that blocks, clones, execs or exits (see the module doc).
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = &self.pending[..];
         if let Some(log) = &self.log {
-            if !matches!(nix::unistd::write(log, line.as_bytes()), Ok(n) if n == line.len()) {
-                self.dropped += 1;
+            if !matches!(nix::unistd::write(log, batch), Ok(n) if n == batch.len()) {
+                self.dropped += self.pending_lines;
             }
         }
         if let Some(sink) = &mut self.sink {
-            if !sink.send(line.as_bytes()) {
-                self.dropped += 1;
+            if !sink.send(batch) {
+                self.dropped += self.pending_lines;
             }
         }
+        self.pending.clear();
+        self.pending_lines = 0;
     }
 
     /// An `error` event for a failed step.
@@ -146,11 +182,15 @@ impl Emitter {
         });
     }
 
-    /// `stage_exit` with the dropped count; the last event of a stage that exits.
+    /// `stage_exit` with the dropped count; the last event of a stage that exits, written
+    /// at once.
     pub fn exit(&mut self, status: i32) {
-        // Count this very event too if it cannot be streamed: emit, then report.
+        // What is pending goes first, so that its losses are in the count; this very event
+        // cannot count itself.
+        self.flush();
         let dropped = self.dropped;
         self.emit(EventKind::StageExit { status, dropped });
+        self.flush();
     }
 
     /// A named step where `INITSCOPE_PAUSE_AT=stage:step` stops this stage (SIGSTOP) for
@@ -162,8 +202,16 @@ impl Emitter {
         let name = format!("{}:{}", self.stage.as_str(), step);
         if self.pause_at.contains(&name) {
             self.emit(EventKind::Paused { step: name });
+            self.flush();
             hold_until_continued();
         }
+    }
+}
+
+impl Drop for Emitter {
+    /// A command returning (or a stage unwinding from a panic) still writes its last lines.
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -184,155 +232,10 @@ fn hold_until_continued() {
     }
 }
 
-/// Serialize `ev` to at most `MAX_LINE - 1` bytes, shortening its longest strings and
-/// arrays (never splitting the line) when it is too long.
-pub fn fit_line(ev: &RuntimeEvent) -> String {
-    let line = ev.to_json();
-    if line.len() < MAX_LINE {
-        return line;
-    }
-    let Ok(mut v) = serde_json::to_value(ev) else {
-        return line;
-    };
-    for _ in 0..64 {
-        let s = v.to_string();
-        if s.len() < MAX_LINE {
-            return s;
-        }
-        let excess = s.len() + 1 - MAX_LINE;
-        if !shorten_largest(&mut v, excess) {
-            break;
-        }
-    }
-    // Nothing left to shorten (should not happen with bounded envelopes): keep the
-    // envelope and say so rather than write a split line.
-    serde_json::json!({
-        "v": ev.v, "ts_ns": ev.ts_ns, "source": "runtime", "container": truncate(&ev.container, 256),
-        "stage": ev.stage.as_str(), "pid": ev.pid, "kind": ev.kind.name(), "truncated": true,
-    })
-    .to_string()
-}
-
-/// Shorten the biggest string or array inside `v` by at least `excess` bytes (if it can).
-fn shorten_largest(v: &mut Value, excess: usize) -> bool {
-    fn size(v: &Value) -> usize {
-        match v {
-            Value::String(s) => s.len(),
-            Value::Array(a) => a.iter().map(size).sum::<usize>() + a.len(),
-            Value::Object(o) => o.iter().map(|(k, v)| k.len() + size(v)).sum(),
-            _ => 8,
-        }
-    }
-    fn largest(v: &mut Value) -> Option<&mut Value> {
-        let mut best: Option<&mut Value> = None;
-        let mut best_size = 0;
-        let children: Vec<&mut Value> = match v {
-            Value::Array(a) => a.iter_mut().collect(),
-            Value::Object(o) => o.values_mut().collect(),
-            _ => return None,
-        };
-        for c in children {
-            let s = size(c);
-            if matches!(c, Value::String(_) | Value::Array(_)) && s > best_size {
-                best_size = s;
-                best = Some(c);
-            } else if let Value::Object(_) = c {
-                if s > best_size {
-                    best_size = s;
-                    best = Some(c);
-                }
-            }
-        }
-        let b = best?;
-        if let Value::Object(_) = b {
-            return largest(b);
-        }
-        Some(b)
-    }
-    let Some(target) = largest(v) else {
-        return false;
-    };
-    match target {
-        Value::String(s) if s.len() > 16 => {
-            let keep = s.len().saturating_sub(excess + 16).max(16);
-            *s = format!("{}…", truncate(s, keep));
-            true
-        }
-        Value::Array(a) if a.len() > 1 => {
-            let total = a.len();
-            let keep = (total / 2).max(1);
-            a.truncate(keep);
-            a.push(Value::String(format!("…(+{} more)", total - keep)));
-            true
-        }
-        Value::Array(a) if a.len() == 1 => shorten_largest(&mut a[0], excess),
-        _ => false,
-    }
-}
-
-/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ev(kind: EventKind) -> RuntimeEvent {
-        RuntimeEvent {
-            v: SCHEMA_VERSION,
-            ts_ns: 1,
-            source: RuntimeSource::Runtime,
-            container: "c".into(),
-            exec_id: None,
-            stage: Stage::Init,
-            pid: 7,
-            kind,
-        }
-    }
-
-    #[test]
-    fn long_args_are_shortened_into_one_valid_line() {
-        let args: Vec<String> = (0..2000).map(|i| format!("argument-{i}")).collect();
-        let line = fit_line(&ev(EventKind::Exec {
-            path: "/bin/echo".into(),
-            args,
-        }));
-        assert!(line.len() < MAX_LINE, "{}", line.len());
-        let v: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["kind"], "exec");
-        assert_eq!(v["path"], "/bin/echo");
-        assert!(v["args"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .contains("more"));
-    }
-
-    #[test]
-    fn one_huge_string_is_cut_on_a_char_boundary() {
-        let message = "é".repeat(5000);
-        let line = fit_line(&ev(EventKind::Error {
-            step: "mount".into(),
-            errno: Some(13),
-            message,
-        }));
-        assert!(line.len() < MAX_LINE);
-        let v: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(v["step"], "mount");
-        assert_eq!(v["errno"], 13);
-    }
+    use serde_json::Value;
 
     #[test]
     fn emitter_writes_log_lines_and_counts_nothing_dropped() {
@@ -343,6 +246,7 @@ mod tests {
         em.emit(EventKind::State {
             status: "creating".into(),
         });
+        em.flush(); // as a clone does
         em.become_stage(Stage::Parent, 4242);
         em.exit(0);
         let text = std::fs::read_to_string(&p).unwrap();
@@ -369,6 +273,71 @@ mod tests {
         drop(listener);
         em.emit(EventKind::NoNewPrivs {});
         em.emit(EventKind::NoNewPrivs {});
+        em.flush();
         assert_eq!(em.dropped(), 2);
+    }
+
+    #[test]
+    fn events_wait_for_a_flush_and_go_out_in_whole_batches() {
+        use std::os::unix::net::UnixDatagram;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("events.jsonl");
+        let sock = dir.path().join("ev.sock");
+        let listener = UnixDatagram::bind(&sock).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let mut em = Emitter::new("c", Stage::Init);
+        em.open_log(&log).unwrap();
+        em.set_sink(Some(Sink::open(&sock).unwrap()));
+        em.emit(EventKind::NoNewPrivs {});
+        em.emit(EventKind::NoNewPrivs {});
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "",
+            "not before a flush"
+        );
+        em.flush();
+        assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 2);
+        let mut buf = vec![0u8; 65536];
+        let n = listener.recv(&mut buf).unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&buf[..n]).lines().count(),
+            2,
+            "one datagram"
+        );
+        // Many events: several datagrams, each of whole lines and at most PIPE_BUF bytes.
+        for i in 0..200 {
+            em.emit(EventKind::Hostname {
+                hostname: format!("host-{i}"),
+            });
+        }
+        em.exit(0);
+        let mut lines = 0;
+        while let Ok(n) = listener.recv(&mut buf) {
+            assert!(n <= MAX_BATCH, "{n}");
+            let text = std::str::from_utf8(&buf[..n]).unwrap();
+            assert!(text.ends_with('\n'));
+            for l in text.lines() {
+                serde_json::from_str::<Value>(l).unwrap();
+                lines += 1;
+            }
+        }
+        assert_eq!(lines, 201);
+        assert_eq!(std::fs::read_to_string(&log).unwrap().lines().count(), 203);
+        assert_eq!(em.dropped(), 0);
+    }
+
+    #[test]
+    fn a_lost_batch_counts_each_of_its_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ev.sock");
+        let listener = std::os::unix::net::UnixDatagram::bind(&p).unwrap();
+        let mut em = Emitter::new("c", Stage::Child);
+        em.set_sink(Some(Sink::open(&p).unwrap()));
+        drop(listener);
+        for _ in 0..3 {
+            em.emit(EventKind::NoNewPrivs {});
+        }
+        em.flush();
+        assert_eq!(em.dropped(), 3);
     }
 }

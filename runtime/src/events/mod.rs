@@ -2,6 +2,7 @@
 //! the per-process emitter and the live sinks.
 
 pub mod emitter;
+mod fit;
 pub mod flags;
 pub mod schema;
 pub mod sink;

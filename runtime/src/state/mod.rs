@@ -136,7 +136,7 @@ impl StateDir {
         let tmp = self.dir.join(".state.json.tmp");
         let data = serde_json::to_vec(st).expect("state serializes");
         std::fs::write(&tmp, data)
-            .and_then(|()| std::fs::rename(&tmp, self.state_file()))
+            .and_then(|()| replace(&tmp, &self.state_file()))
             .map_err(|e| RuntimeError::io(format!("write {}", self.state_file().display()), e))
     }
 
@@ -260,4 +260,57 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>, RuntimeError> {
         .collect();
     ids.sort();
     Ok(ids)
+}
+
+/// Put `tmp` in `file`'s place, atomically for readers. A rename over an existing file
+/// costs disk I/O on ext4 (where `/run` is a plain directory on some hosts, this project's
+/// VMs included): the new file's data is written back at once (`auto_da_alloc`) and the
+/// replaced file's blocks freed (with a discard, when mounted so) — ~0.1 ms per save.
+/// Exchanging the two names (`RENAME_EXCHANGE`) and unlinking the old file does neither.
+/// The first save (nothing to exchange with) and filesystems without the flag rename.
+fn replace(tmp: &Path, file: &Path) -> io::Result<()> {
+    use nix::fcntl::{renameat2, RenameFlags, AT_FDCWD};
+    match renameat2(AT_FDCWD, tmp, AT_FDCWD, file, RenameFlags::RENAME_EXCHANGE) {
+        Ok(()) => std::fs::remove_file(tmp),
+        Err(_) => std::fs::rename(tmp, file),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saving_again_replaces_the_state_and_leaves_no_temporary_file() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = StateDir::new(root.path(), "c1");
+        dir.create().unwrap();
+        let mut st = ContainerState {
+            oci_version: "1.0.2".into(),
+            id: "c1".into(),
+            init_pid: 0,
+            init_start_time: 0,
+            create_pid: 1,
+            create_start_time: 0,
+            creating: true,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: "now".into(),
+            owner: String::new(),
+            annotations: BTreeMap::new(),
+            cgroup: None,
+            config: Spec::default(),
+        };
+        dir.save(&st).unwrap();
+        for pid in [42, 43] {
+            st.init_pid = pid;
+            dir.save(&st).unwrap();
+            assert_eq!(dir.load().unwrap().init_pid, pid);
+        }
+        let names: Vec<_> = std::fs::read_dir(root.path().join("c1"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["state.json"]);
+    }
 }

@@ -61,7 +61,7 @@ fn an_existing_cgroup_is_joined_not_removed_and_must_be_empty() {
 }
 
 #[test]
-fn the_default_parent_is_shared_and_the_leaf_removed() {
+fn the_default_parent_is_shared_and_kept_and_the_leaf_removed() {
     let Some(mut fx) = Fixture::new() else { return };
     let id = format!(
         "isc-test-{}-{}",
@@ -86,7 +86,14 @@ fn the_default_parent_is_shared_and_the_leaf_removed() {
     nix::sys::signal::kill(pid, Signal::SIGKILL).unwrap();
     fx.wait_signal(pid);
     cg.destroy().unwrap();
-    assert!(!v1_dir(&cg, "memory").exists());
+    let leaf_dir = v1_dir(&cg, "memory");
+    assert!(!leaf_dir.exists());
+    // The default parent is the runtime's and stays (as runc's and crun's).
+    assert!(leaf_dir.parent().unwrap().ends_with("initscope"));
+    assert!(
+        leaf_dir.parent().unwrap().exists(),
+        "the default parent stays"
+    );
     drop(leaf);
 }
 
