@@ -15,7 +15,7 @@
 use nix::errno::Errno;
 use nix::unistd::symlinkat;
 
-use super::mountinfo::{self, is_under, MountInfo};
+use super::mountinfo::{is_under, MountInfo};
 use super::mounts;
 use super::options::{
     MountOptions, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, MS_REMOUNT,
@@ -123,11 +123,6 @@ pub fn host_hierarchies(
 
 /// Mount the `cgroup`/`cgroup2` entry `e`.
 pub fn mount_cgroup(ctx: &mut Ctx, e: &MountEntry) -> Result<(), RootfsError> {
-    let mounts = mountinfo::read_self().map_err(|err| RootfsError::Sys {
-        step: "read",
-        path: "/proc/self/mountinfo".into(),
-        source: Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)),
-    })?;
     let own_text =
         std::fs::read_to_string("/proc/self/cgroup").map_err(|err| RootfsError::Sys {
             step: "read",
@@ -135,7 +130,7 @@ pub fn mount_cgroup(ctx: &mut Ctx, e: &MountEntry) -> Result<(), RootfsError> {
             source: Errno::from_raw(err.raw_os_error().unwrap_or(libc::EIO)),
         })?;
     let rootfs = ctx.root.host().display().to_string();
-    let hierarchies = host_hierarchies(&mounts, &parse_proc_cgroup(&own_text), &rootfs);
+    let hierarchies = host_hierarchies(&ctx.host_mounts, &parse_proc_cgroup(&own_text), &rootfs);
     // CVE-2023-25809: without its own cgroup namespace the container's cgroup tree is
     // never writable, whatever the options say.
     let ro = e.opts.flags & MS_RDONLY != 0 || !ctx.cgroupns;
@@ -256,6 +251,7 @@ fn mount_hierarchy(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rootfs::mountinfo;
 
     const HYBRID: &str = "\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755

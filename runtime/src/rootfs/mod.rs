@@ -38,6 +38,8 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
+use self::mountinfo::MountInfo;
+
 use crate::events::schema::EventKind;
 
 pub use idmap::{open_all as open_idmapped, Detached, IdmapError};
@@ -119,6 +121,10 @@ pub(crate) struct Ctx<'a> {
     pub cgroupns: bool,
     /// Id-mapped trees made on the host side, attached in mount order.
     pub detached: Detached,
+    /// The mount table read once by `prepare_root`, before any mount inside the rootfs:
+    /// where the host's cgroup hierarchies are (a cgroup mount needs them; reading
+    /// `/proc/self/mountinfo` again would only add the rootfs's own mounts).
+    pub host_mounts: Vec<MountInfo>,
     pub emit: &'a mut dyn FnMut(EventKind),
 }
 
@@ -246,7 +252,7 @@ pub fn prepare_with(
     }
     refuse_host_mount_ns()?;
 
-    pivot::prepare_root(&rootfs, root_propagation, emit)?;
+    let host_mounts = pivot::prepare_root(&rootfs, root_propagation, emit)?;
 
     // Opened only now: the fd must be on the bind mount that pivot_root will use, not on
     // the directory underneath it.
@@ -259,6 +265,7 @@ pub fn prepare_with(
         userns: has_namespace(spec, LinuxNamespaceType::User) || running_in_userns(),
         cgroupns: has_namespace(spec, LinuxNamespaceType::Cgroup),
         detached,
+        host_mounts,
         emit,
     };
 

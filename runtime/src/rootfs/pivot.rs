@@ -27,8 +27,14 @@ fn read_mountinfo() -> Result<Vec<MountInfo>, RootfsError> {
 
 /// Set `/`'s propagation (default rslave, so nothing done here reaches the host), keep the
 /// mount holding the rootfs from being shared (pivot_root refuses a shared parent, and a
-/// shared one would carry our bind back out), and bind the rootfs onto itself.
-pub fn prepare_root(rootfs: &Path, propagation: u64, emit: Emit) -> Result<(), RootfsError> {
+/// shared one would carry our bind back out), and bind the rootfs onto itself. Returns the
+/// mount table as it was before the bind: what lies outside the rootfs (the host's cgroup
+/// hierarchies) does not change while the container's mounts are made inside it.
+pub fn prepare_root(
+    rootfs: &Path,
+    propagation: u64,
+    emit: Emit,
+) -> Result<Vec<MountInfo>, RootfsError> {
     sys::mount(None, Path::new("/"), None, propagation, None).map_err(RootfsError::sys(
         "set propagation",
         format!("{} on /", super::ms_names(propagation).join("|")),
@@ -52,7 +58,7 @@ pub fn prepare_root(rootfs: &Path, propagation: u64, emit: Emit) -> Result<(), R
     sys::mount(Some(&rootfs_str), rootfs, None, MS_BIND | MS_REC, None)
         .map_err(RootfsError::sys("mount", format!("{rootfs_str} on itself")))?;
     mount_event(emit, &rootfs_str, &rootfs_str, "bind", MS_BIND | MS_REC, "");
-    Ok(())
+    Ok(mounts)
 }
 
 /// Whether `/` is the initramfs (`rootfs`), which pivot_root cannot move away from.
