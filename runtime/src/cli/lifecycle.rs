@@ -19,7 +19,7 @@ use crate::events::emitter::Emitter;
 use crate::events::flags::signal_name;
 use crate::events::schema::{EventKind, Stage};
 use crate::hooks::HookKind;
-use crate::state::{list_ids, status, validate_id, ContainerState, StateDir, Status};
+use crate::state::{list_ids, log_tail, status, validate_id, ContainerState, StateDir, Status};
 use crate::sys::{kill_raw, pidfd_open};
 
 /// The state dir and state of `id`.
@@ -205,12 +205,13 @@ pub fn release_init(
 /// EOF on exec.fifo means every writer is gone: init exec'd (its `exec` event, written
 /// just before execve, is in the log) or died on the way (a signal, the OOM killer).
 fn died_before_exec(dir: &StateDir, init: Pid, pidfd: &std::os::fd::OwnedFd) -> bool {
-    let exec_logged = std::fs::read_to_string(dir.events_file())
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("\"exec\"")) // parse only the candidates
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .any(|v| v["kind"] == "exec" && v["pid"].as_i64() == Some(init.as_raw() as i64));
+    // From the end of the log: init's last batch is among the last lines.
+    let exec_logged = log_tail::any_line(&dir.events_file(), |l| {
+        l.contains("\"exec\"") // parse only the candidates
+            && serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| {
+                v["kind"] == "exec" && v["pid"].as_i64() == Some(init.as_raw() as i64)
+            })
+    });
     if exec_logged {
         return false;
     }

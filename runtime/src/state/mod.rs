@@ -5,6 +5,7 @@
 //! so a reused pid is not mistaken for init), the fifo, and the freezer.
 
 pub mod id;
+pub mod log_tail;
 pub mod status;
 
 use std::collections::BTreeMap;
