@@ -303,14 +303,20 @@ impl Cgroup {
         resources: Option<&LinuxResources>,
         emit: &mut dyn FnMut(EventKind),
     ) -> Result<(), CgroupError> {
+        let mut procs_dir_new = false;
         for d in &layout.dirs {
             let mut prepare = |dir: &std::path::Path, parent: &std::path::Path| match d.version {
                 Version::V1 => v1::prepare_level(d, dir, parent),
                 Version::V2 => Ok(()),
             };
-            tree::mkdir_all(&d.levels(), &mut prepare)?;
+            let made = tree::mkdir_all(&d.levels(), &mut prepare)?;
+            // Levels are made top down: any new one means the container's own is new.
+            if layout.procs_dir().is_some_and(|p| std::ptr::eq(p, d)) {
+                procs_dir_new = made > 0;
+            }
         }
-        if let Some(d) = layout.procs_dir() {
+        // A cgroup we just made holds nothing; one that was there may hold processes.
+        if let Some(d) = layout.procs_dir().filter(|_| !procs_dir_new) {
             let present = tree::procs(&d.path())?;
             if !present.is_empty() {
                 return Err(CgroupError::State {

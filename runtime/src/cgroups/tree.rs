@@ -121,7 +121,18 @@ pub fn remove_all(dir: &Path, deadline: Instant) -> Result<(), CgroupError> {
 }
 
 fn remove_once(dir: &Path) -> Result<(), (PathBuf, Errno)> {
-    for sub in subdirs(dir).map_err(|_| (dir.to_path_buf(), Errno::EIO))? {
+    // rmdir first: a container's cgroup rarely has cgroups below it, and listing each
+    // hierarchy's directory first cost three syscalls apiece on every delete. A cgroup
+    // with children (or processes) answers EBUSY.
+    match rmdir(dir) {
+        Err(Errno::EBUSY | Errno::ENOTEMPTY) => {}
+        r => return r.map_err(|e| (dir.to_path_buf(), e)),
+    }
+    let subs = subdirs(dir).map_err(|_| (dir.to_path_buf(), Errno::EIO))?;
+    if subs.is_empty() {
+        return Err((dir.to_path_buf(), Errno::EBUSY)); // processes still in it
+    }
+    for sub in subs {
         remove_once(&sub)?;
     }
     rmdir(dir).map_err(|e| (dir.to_path_buf(), e))
