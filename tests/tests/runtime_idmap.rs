@@ -260,6 +260,73 @@ fn idmap_alone_uses_the_containers_user_namespace() {
     rt.assert_clean(&[&b.path, src.path()]);
 }
 
+/// A pod's second container joins the first one's user namespace by path and mounts
+/// with `idmap` alone: the joined namespace is the mapping (no helper is made).
+#[test]
+fn idmap_alone_with_a_user_namespace_joined_by_path() {
+    let rt = Runtime::new();
+    let src = Source::new();
+    src.owned("", 0, 0).owned("f", 0, 0);
+    std::fs::set_permissions(
+        src.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    // The first container holds the user namespace (0 → 200000, 65536).
+    let holder = Bundle::busybox(&["sleep", "1000"]);
+    with_userns(&holder);
+    let hid = rt.id("idmap-holder");
+    rt.ok(&["run", "-d", "-b", holder.path_str(), &hid]);
+    let hpid = rt.state(&hid).unwrap()["pid"].as_i64().unwrap();
+    let ns_path = format!("/proc/{hpid}/ns/user");
+
+    let b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "stat -c %u:%g /data/f /plain/f; touch /data/new && echo wrote",
+    ]);
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user", "path": ns_path}));
+    });
+    for d in ["data", "plain"] {
+        std::fs::create_dir(b.path.join("rootfs").join(d)).unwrap();
+    }
+    add_mount(
+        &b,
+        json!({"destination": "/data", "type": "bind", "source": src.str(),
+               "options": ["bind", "idmap"]}),
+    );
+    add_mount(
+        &b,
+        json!({"destination": "/plain", "type": "bind", "source": src.str(),
+               "options": ["bind"]}),
+    );
+    let id = rt.id("idmap-joined");
+    let o = rt.run(&["run", "-b", b.path_str(), &id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).lines().collect::<Vec<_>>(),
+        ["0:0", "65534:65534", "wrote"]
+    );
+    let new = std::fs::metadata(src.path().join("new")).unwrap();
+    assert_eq!((new.uid(), new.gid()), (0, 0));
+    let ev = rt.events_of(&id);
+    let want = format!("userns={ns_path};uids=0-200000-65536;gids=0-200000-65536");
+    assert!(
+        find(&ev, "mount")
+            .iter()
+            .any(|e| e["data"] == want.as_str()),
+        "{:?}",
+        find(&ev, "mount")
+    );
+    assert_eq!(orphaned_helpers(), Vec::<String>::new());
+    rt.ok(&["delete", "--force", &hid]);
+    rt.assert_clean(&[&b.path, &holder.path, src.path()]);
+}
+
 #[test]
 fn bad_id_mapped_mounts_fail_naming_the_field_and_leave_nothing() {
     let rt = Runtime::new();

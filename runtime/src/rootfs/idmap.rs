@@ -38,18 +38,43 @@ pub struct IdMapping {
     pub recursive: bool,
     /// The mapping is the container's (`idmap` without the mount's own).
     pub from_container: bool,
+    /// The container joins its user namespace by this path: that namespace is the
+    /// mapping (the kernel reads its maps), no helper is made.
+    pub userns_path: Option<String>,
 }
 
 impl IdMapping {
-    /// crun's notation (`uids=0-100000-65536;gids=…`), for the `mount` events' `data`.
+    /// crun's notation (`uids=0-100000-65536;gids=…`), for the `mount` events' `data`;
+    /// a joined namespace is named by its path (with its maps when a process owns it).
     pub fn describe(&self) -> String {
+        if let Some(path) = &self.userns_path {
+            let maps = path
+                .strip_suffix("/ns/user")
+                .map(|proc_dir| {
+                    let read = |f: &str| {
+                        std::fs::read_to_string(format!("{proc_dir}/{f}"))
+                            .map(|t| t.lines().map(|l| l.to_string()).collect::<Vec<_>>())
+                            .unwrap_or_default()
+                    };
+                    (read("uid_map"), read("gid_map"))
+                })
+                .filter(|(u, g)| !u.is_empty() && !g.is_empty());
+            return match maps {
+                Some((u, g)) => format!("userns={path};{}", Self::notation(&u, &g)),
+                None => format!("userns={path}"),
+            };
+        }
+        Self::notation(&self.uid, &self.gid)
+    }
+
+    fn notation(uid: &[String], gid: &[String]) -> String {
         let dashed = |l: &[String]| {
             l.iter()
                 .map(|s| s.split_whitespace().collect::<Vec<_>>().join("-"))
                 .collect::<Vec<_>>()
                 .join(",")
         };
-        format!("uids={};gids={}", dashed(&self.uid), dashed(&self.gid))
+        format!("uids={};gids={}", dashed(uid), dashed(gid))
     }
 }
 
@@ -176,14 +201,17 @@ pub fn resolve(
             gid: lines(&gid),
             recursive,
             from_container: false,
+            userns_path: None,
         }));
     }
     // `idmap` alone: the container's user namespace mappings.
     let linux = spec.linux().clone().unwrap_or_default();
-    let has_userns = linux
-        .namespaces()
-        .as_ref()
-        .is_some_and(|n| n.iter().any(|ns| ns.typ() == LinuxNamespaceType::User));
+    let userns = linux.namespaces().as_ref().and_then(|n| {
+        n.iter()
+            .find(|ns| ns.typ() == LinuxNamespaceType::User)
+            .cloned()
+    });
+    let has_userns = userns.is_some();
     let c_uid = linux.uid_mappings().clone().unwrap_or_default();
     let c_gid = linux.gid_mappings().clone().unwrap_or_default();
     let opt = if recursive { "ridmap" } else { "idmap" };
@@ -198,13 +226,26 @@ pub fn resolve(
             ),
         );
     }
+    let joined = userns
+        .as_ref()
+        .and_then(|ns| ns.path().as_ref())
+        .map(|p| p.display().to_string());
+    if let Some(path) = joined.filter(|_| c_uid.is_empty() && c_gid.is_empty()) {
+        return Ok(Some(IdMapping {
+            uid: Vec::new(),
+            gid: Vec::new(),
+            recursive,
+            from_container: true,
+            userns_path: Some(path),
+        }));
+    }
     if c_uid.is_empty() || c_gid.is_empty() {
         return invalid(
             "options",
             format!(
                 "option '{opt}' without uidMappings/gidMappings borrows linux.uidMappings/\
-                 gidMappings, which are empty (a user namespace joined by path); give the \
-                 mount its own uidMappings and gidMappings"
+                 gidMappings, and only one of them is given; give both, or the mount its own \
+                 uidMappings and gidMappings"
             ),
         );
     }
@@ -213,6 +254,7 @@ pub fn resolve(
         gid: lines(&c_gid),
         recursive,
         from_container: true,
+        userns_path: None,
     }))
 }
 
@@ -263,33 +305,54 @@ fn source_path(e: &MountEntry, base: &Path) -> PathBuf {
     }
 }
 
-/// User namespaces made so far, by mapping.
+/// User namespaces made (or opened, when joined by path) so far, by mapping.
 #[derive(Default)]
-pub(super) struct Namespaces(Vec<(Vec<String>, Vec<String>, OwnedFd)>);
+pub(super) struct Namespaces(Vec<(Vec<String>, Vec<String>, Option<String>, OwnedFd)>);
 
 impl Namespaces {
     fn get(&mut self, e: &MountEntry, m: &IdMapping) -> Result<&OwnedFd, IdmapError> {
         let pos = self
             .0
             .iter()
-            .position(|(u, g, _)| *u == m.uid && *g == m.gid);
+            .position(|(u, g, p, _)| *u == m.uid && *g == m.gid && *p == m.userns_path);
         let pos = match pos {
             Some(p) => p,
             None => {
                 if !nix::unistd::geteuid().is_root() {
                     return Err(IdmapError::NotRoot { field: field(e) });
                 }
-                let fd =
-                    userns::with_maps(&m.uid, &m.gid).map_err(|source| IdmapError::Userns {
+                let fd = match &m.userns_path {
+                    Some(path) => open_userns(path).map_err(|errno| IdmapError::Sys {
                         field: field(e),
-                        source,
-                    })?;
-                self.0.push((m.uid.clone(), m.gid.clone(), fd));
+                        step: "open the joined user namespace",
+                        path: path.clone(),
+                        errno,
+                    })?,
+                    None => {
+                        userns::with_maps(&m.uid, &m.gid).map_err(|source| IdmapError::Userns {
+                            field: field(e),
+                            source,
+                        })?
+                    }
+                };
+                self.0
+                    .push((m.uid.clone(), m.gid.clone(), m.userns_path.clone(), fd));
                 self.0.len() - 1
             }
         };
-        Ok(&self.0[pos].2)
+        Ok(&self.0[pos].3)
     }
+}
+
+/// The user namespace file at `path`, opened to hand to `mount_setattr`.
+fn open_userns(path: &str) -> Result<OwnedFd, Errno> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
 }
 
 /// `open_tree(OPEN_TREE_CLONE)` of `source` (its whole tree for `rbind`), then
