@@ -307,14 +307,14 @@ fn source_path(e: &MountEntry, base: &Path) -> PathBuf {
 
 /// User namespaces made (or opened, when joined by path) so far, by mapping.
 #[derive(Default)]
-pub(super) struct Namespaces(Vec<(Vec<String>, Vec<String>, Option<String>, OwnedFd)>);
+pub(super) struct Namespaces(Vec<(IdMapping, OwnedFd)>);
 
 impl Namespaces {
     fn get(&mut self, e: &MountEntry, m: &IdMapping) -> Result<&OwnedFd, IdmapError> {
         let pos = self
             .0
             .iter()
-            .position(|(u, g, p, _)| *u == m.uid && *g == m.gid && *p == m.userns_path);
+            .position(|(k, _)| k.uid == m.uid && k.gid == m.gid && k.userns_path == m.userns_path);
         let pos = match pos {
             Some(p) => p,
             None => {
@@ -335,12 +335,11 @@ impl Namespaces {
                         })?
                     }
                 };
-                self.0
-                    .push((m.uid.clone(), m.gid.clone(), m.userns_path.clone(), fd));
+                self.0.push((m.clone(), fd));
                 self.0.len() - 1
             }
         };
-        Ok(&self.0[pos].3)
+        Ok(&self.0[pos].1)
     }
 }
 
