@@ -212,9 +212,10 @@ fn ridmap_maps_the_submounts_idmap_only_the_top() {
     }
 }
 
-#[test]
-fn idmap_alone_uses_the_containers_user_namespace() {
-    let rt = Runtime::new();
+/// A host directory owned by root with a root-owned file `f`, and a busybox bundle that
+/// sees it twice — `/data` with `idmap` alone, `/plain` as a plain bind — and prints both
+/// owners, then writes `/data/new`. `user` edits the bundle's user namespace first.
+fn root_owned_source_seen_twice(user: impl FnOnce(&Bundle)) -> (Source, Bundle) {
     let src = Source::new();
     src.owned("", 0, 0).owned("f", 0, 0);
     std::fs::set_permissions(
@@ -227,7 +228,7 @@ fn idmap_alone_uses_the_containers_user_namespace() {
         "-c",
         "stat -c %u:%g /data/f /plain/f; touch /data/new && echo wrote",
     ]);
-    with_userns(&b);
+    user(&b);
     // The container's root may not write the host-owned rootfs: the mount points exist.
     for d in ["data", "plain"] {
         std::fs::create_dir(b.path.join("rootfs").join(d)).unwrap();
@@ -242,17 +243,30 @@ fn idmap_alone_uses_the_containers_user_namespace() {
         json!({"destination": "/plain", "type": "bind", "source": src.str(),
                "options": ["bind"]}),
     );
-    let id = rt.id("idmap-userns");
-    let o = rt.run(&["run", "-b", b.path_str(), &id]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    // Host root's file is the container's root through the id-mapped mount, and nobody
-    // (unmapped) through the plain bind.
+    (src, b)
+}
+
+/// What [`root_owned_source_seen_twice`]'s container printed and wrote, with the
+/// container's root mapped to host 200000: host root's file is the container's root
+/// through the id-mapped mount, and nobody (unmapped) through the plain bind; what it
+/// writes is host root's.
+fn assert_seen_as_the_containers_root(o: &std::process::Output, src: &Source) {
+    assert!(o.status.success(), "{}", stderr(o));
     assert_eq!(
-        stdout(&o).lines().collect::<Vec<_>>(),
+        stdout(o).lines().collect::<Vec<_>>(),
         ["0:0", "65534:65534", "wrote"]
     );
     let new = std::fs::metadata(src.path().join("new")).unwrap();
     assert_eq!((new.uid(), new.gid()), (0, 0));
+}
+
+#[test]
+fn idmap_alone_uses_the_containers_user_namespace() {
+    let rt = Runtime::new();
+    let (src, b) = root_owned_source_seen_twice(with_userns);
+    let id = rt.id("idmap-userns");
+    let o = rt.run(&["run", "-b", b.path_str(), &id]);
+    assert_seen_as_the_containers_root(&o, &src);
     let ev = rt.events_of(&id);
     assert!(find(&ev, "mount")
         .iter()
@@ -265,13 +279,6 @@ fn idmap_alone_uses_the_containers_user_namespace() {
 #[test]
 fn idmap_alone_with_a_user_namespace_joined_by_path() {
     let rt = Runtime::new();
-    let src = Source::new();
-    src.owned("", 0, 0).owned("f", 0, 0);
-    std::fs::set_permissions(
-        src.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
     // The first container holds the user namespace (0 → 200000, 65536).
     let holder = Bundle::busybox(&["sleep", "1000"]);
     with_userns(&holder);
@@ -279,40 +286,17 @@ fn idmap_alone_with_a_user_namespace_joined_by_path() {
     rt.ok(&["run", "-d", "-b", holder.path_str(), &hid]);
     let hpid = rt.state(&hid).unwrap()["pid"].as_i64().unwrap();
     let ns_path = format!("/proc/{hpid}/ns/user");
-
-    let b = Bundle::busybox(&[
-        "sh",
-        "-c",
-        "stat -c %u:%g /data/f /plain/f; touch /data/new && echo wrote",
-    ]);
-    b.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user", "path": ns_path}));
+    let (src, b) = root_owned_source_seen_twice(|b| {
+        b.edit(|c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user", "path": ns_path}));
+        });
     });
-    for d in ["data", "plain"] {
-        std::fs::create_dir(b.path.join("rootfs").join(d)).unwrap();
-    }
-    add_mount(
-        &b,
-        json!({"destination": "/data", "type": "bind", "source": src.str(),
-               "options": ["bind", "idmap"]}),
-    );
-    add_mount(
-        &b,
-        json!({"destination": "/plain", "type": "bind", "source": src.str(),
-               "options": ["bind"]}),
-    );
     let id = rt.id("idmap-joined");
     let o = rt.run(&["run", "-b", b.path_str(), &id]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(
-        stdout(&o).lines().collect::<Vec<_>>(),
-        ["0:0", "65534:65534", "wrote"]
-    );
-    let new = std::fs::metadata(src.path().join("new")).unwrap();
-    assert_eq!((new.uid(), new.gid()), (0, 0));
+    assert_seen_as_the_containers_root(&o, &src);
     let ev = rt.events_of(&id);
     let want = format!("userns={ns_path};uids=0-200000-65536;gids=0-200000-65536");
     assert!(
