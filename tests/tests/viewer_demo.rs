@@ -77,12 +77,7 @@ fn demo_shows_the_four_stages_live_and_cleans_up() {
         assert!(top.contains(msg), "{msg} missing:\n{top}");
     }
     t.keys(&["q"]);
-    let after = t.wait_for(" END");
-    assert!(after.contains("EXIT=0"), "{after}");
-    assert!(
-        after.contains("icanon echo") || after.contains("echo icanon"),
-        "terminal left raw:\n{after}"
-    );
+    viewer_common::assert_ended_with_terminal_restored(&t);
     assert_eq!(leftovers(demo_pid), before, "left behind");
     // The recording has both sources and replays as the same four stages.
     let s = Session::load(&rec).unwrap();

@@ -25,6 +25,12 @@ fn headless(args: &[&str], tmp: &Path) -> Output {
     output_with_timeout(cmd, Duration::from_secs(90))
 }
 
+/// No process, cgroup or mount of container `id`, and nothing in the private TMPDIR.
+fn assert_nothing_left(id: &str, tmp: &Path) {
+    assert_eq!(leftovers_of(id), Vec::<String>::new(), "left behind");
+    assert_eq!(entries(tmp), Vec::<String>::new(), "temp dirs left behind");
+}
+
 /// What is left in a private TMPDIR.
 fn entries(tmp: &Path) -> Vec<String> {
     std::fs::read_dir(tmp)
@@ -146,12 +152,7 @@ fn demo_print_without_a_terminal_draws_the_four_lanes_and_the_messages_in_order(
         );
     }
     let id = container_of(&out);
-    assert_eq!(leftovers_of(&id), Vec::<String>::new(), "left behind");
-    assert_eq!(
-        entries(tmp.path()),
-        Vec::<String>::new(),
-        "temp dirs left behind"
-    );
+    assert_nothing_left(&id, tmp.path());
 }
 
 #[test]
@@ -180,12 +181,7 @@ fn run_without_a_terminal_prints_and_exits_with_the_containers_status() {
     assert!(out.contains("| bye"), "{out}");
     assert!(out.contains("the container exited with status 3"), "{out}");
     assert_eq!(container_of(&out), id);
-    assert_eq!(leftovers_of(&id), Vec::<String>::new(), "left behind");
-    assert_eq!(
-        entries(tmp.path()),
-        Vec::<String>::new(),
-        "temp dirs left behind"
-    );
+    assert_nothing_left(&id, tmp.path());
 }
 
 #[test]
@@ -216,12 +212,7 @@ fn a_bundle_that_cannot_start_says_why_and_fails() {
         last.contains("did not start") && last.contains("no-such-program"),
         "{out}"
     );
-    assert_eq!(leftovers_of(&id), Vec::<String>::new(), "left behind");
-    assert_eq!(
-        entries(tmp.path()),
-        Vec::<String>::new(),
-        "temp dirs left behind"
-    );
+    assert_nothing_left(&id, tmp.path());
 }
 
 /// A bundle path that is not a bundle: one line naming it and what to give instead.

@@ -51,12 +51,7 @@ fn replay_shows_the_four_lanes_and_sync_messages_then_quits_cleanly() {
         assert!(screen.contains(msg), "{msg} missing:\n{screen}");
     }
     t.keys(&["q"]);
-    let after = t.wait_for(" END");
-    assert!(after.contains("EXIT=0"), "{after}");
-    assert!(
-        after.contains("icanon echo") || after.contains("echo icanon"),
-        "terminal left raw:\n{after}"
-    );
+    let after = viewer_common::assert_ended_with_terminal_restored(&t);
     assert!(
         !after.contains("[1:CHILD]"),
         "alternate screen not left:\n{after}"
@@ -83,12 +78,7 @@ fn sigterm_restores_the_terminal_too() {
         .to_string();
     assert!(!pid.is_empty());
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    let after = t.wait_for(" END");
-    assert!(after.contains("EXIT=0"), "{after}");
-    assert!(
-        after.contains("icanon echo") || after.contains("echo icanon"),
-        "terminal left raw:\n{after}"
-    );
+    viewer_common::assert_ended_with_terminal_restored(&t);
 }
 
 #[test]

@@ -66,6 +66,18 @@ impl Tmux {
     }
 }
 
+/// The screen once the viewer has ended (its shell wrapper prints ` END`): it exited 0
+/// and the terminal is back in cooked mode with echo (the wrapper prints `stty -a`).
+pub fn assert_ended_with_terminal_restored(t: &Tmux) -> String {
+    let after = t.wait_for(" END");
+    assert!(after.contains("EXIT=0"), "{after}");
+    assert!(
+        after.contains("icanon echo") || after.contains("echo icanon"),
+        "terminal left raw:\n{after}"
+    );
+    after
+}
+
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = Command::new("tmux")
